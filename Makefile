@@ -1,0 +1,43 @@
+# soundloc: the two commands of the README.
+#   make book   builds the HTML book, executing every chapter on the built-in synthetic world
+#   make test   runs the whole test suite (unit tests, chapters under nbval, a -W book build)
+# Both create .venv from the pinned requirements on first use and are cheap to run again.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.soundloc-installed
+# Chapters read this to run at a smaller (still complete) scale under nbval.
+QUICK  ?= 1
+
+.PHONY: install book test unit notebooks clean-book clean help
+
+help:
+	@echo "make book   - build the book (HTML in _build/html)"
+	@echo "make test   - run the whole test suite"
+
+$(STAMP): requirements.txt constraints.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+install: $(STAMP)
+
+book: $(STAMP)
+	MPLBACKEND=Agg $(BIN)/jupyter-book build . --path-output . -n -W --keep-going
+
+unit: $(STAMP)
+	MPLBACKEND=Agg $(BIN)/python -m pytest tests -q
+
+notebooks: $(STAMP)
+	MPLBACKEND=Agg SOUNDLOC_QUICK=$(QUICK) $(BIN)/python -m pytest --nbval-lax chapters -q -p no:cacheprovider
+
+test: unit notebooks book
+
+clean-book:
+	rm -rf _build
+
+clean: clean-book
+	rm -rf $(VENV)

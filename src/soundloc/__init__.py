@@ -1,0 +1,30 @@
+"""soundloc: Learning to Localize Sound Source in Visual Scenes, re-implemented.
+
+Senocak, Oh, Kim, Yang, Kweon, CVPR 2018. The library maps onto the paper's boxes:
+
+- :mod:`soundloc.models`  - sound network, visual network, attention (localization) module
+- :mod:`soundloc.losses`  - unsupervised triplet loss L_U and supervised attention loss L_S
+- :mod:`soundloc.metrics` - consensus maps, cIoU, success rate / AUC, baselines
+- :mod:`soundloc.data`    - the on-disk layout, loaders, the synthetic world, real-data tools
+- :mod:`soundloc.train`   - the training loop shared by every experiment
+
+Submodules are imported on first use, so ``import soundloc`` is cheap.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_SUBMODULES = {"models", "losses", "metrics", "data", "train", "viz", "utils", "pigeon", "config"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'soundloc' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + list(_SUBMODULES))

@@ -1,0 +1,1 @@
+"""Subcommands of the ``soundloc`` CLI: one module each, see :mod:`soundloc.cli`."""

@@ -1,0 +1,23 @@
+"""Data: the sample type, the prepared-data layout, loaders, the synthetic world, real-data tools.
+
+- :mod:`soundloc.data.types`     - :class:`Sample`, :class:`Batch`, :class:`Annotation`, :func:`collate`
+- :mod:`soundloc.data.layout`    - the on-disk layout shared by real and synthetic data
+- :mod:`soundloc.data.io`        - WAV (soundfile) and image (Pillow) reading/writing
+- :mod:`soundloc.data.dataset`   - :class:`AVDataset`, ground-truth attention on the model's grid
+- :mod:`soundloc.data.synthetic` - the procedurally generated audio-visual world
+"""
+from soundloc.data.dataset import AVDataset, annotation_attention, box_mask, grid_attention
+from soundloc.data.types import ANNOTATION_FRAME, SAMPLE_RATE, Annotation, Batch, Sample, collate
+
+__all__ = [
+    "ANNOTATION_FRAME",
+    "SAMPLE_RATE",
+    "AVDataset",
+    "Annotation",
+    "Batch",
+    "Sample",
+    "annotation_attention",
+    "box_mask",
+    "collate",
+    "grid_attention",
+]
