@@ -1,0 +1,72 @@
+"""soundloc.utils: atomic writes, seeding, quick mode."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from soundloc.utils import atomic_open, atomic_path, quick_mode, seed_everything, write_json
+
+
+def test_atomic_open_writes_and_leaves_no_temp(tmp_path: Path) -> None:
+    target = tmp_path / "sub" / "a.txt"
+    with atomic_open(target, "w") as fh:
+        fh.write("hello")
+    assert target.read_text() == "hello"
+    assert [p.name for p in target.parent.iterdir()] == ["a.txt"]
+
+
+def test_atomic_open_keeps_old_file_on_error(tmp_path: Path) -> None:
+    target = tmp_path / "a.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_open(target, "w") as fh:
+            fh.write("half")
+            raise RuntimeError("crash mid-write")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+def test_atomic_open_refuses_read_mode(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="writing"):
+        with atomic_open(tmp_path / "x", "r"):
+            pass
+
+
+def test_atomic_path_keeps_suffix_and_cleans_up(tmp_path: Path) -> None:
+    target = tmp_path / "arr.npy"
+    with atomic_path(target) as tmp:
+        assert tmp.suffix == ".npy" and tmp != target
+        np.save(tmp, np.arange(3))
+    assert np.load(target).tolist() == [0, 1, 2]
+    with pytest.raises(KeyError):
+        with atomic_path(tmp_path / "b.npy") as tmp:
+            np.save(tmp, np.arange(2))
+            raise KeyError("boom")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["arr.npy"]
+
+
+def test_write_json_round_trip(tmp_path: Path) -> None:
+    write_json(tmp_path / "r.json", {"a": [1, 2.5], "b": None})
+    assert json.loads((tmp_path / "r.json").read_text()) == {"a": [1, 2.5], "b": None}
+
+
+def test_seed_everything_repeats_torch_and_numpy() -> None:
+    seed_everything(3)
+    a = (torch.rand(4), np.random.rand(4))
+    seed_everything(3)
+    b = (torch.rand(4), np.random.rand(4))
+    assert torch.equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    seed_everything(4)
+    assert not torch.equal(torch.rand(4), a[0])
+    with pytest.raises(TypeError, match="seed"):
+        seed_everything(1.5)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value,expected", [("", False), ("0", False), ("false", False), ("1", True), ("yes", True)])
+def test_quick_mode_reads_environment(monkeypatch: pytest.MonkeyPatch, value: str, expected: bool) -> None:
+    monkeypatch.setenv("SOUNDLOC_QUICK", value)
+    assert quick_mode() is expected
