@@ -26,13 +26,13 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 install: $(STAMP)
 
 book: $(STAMP)
-	MPLBACKEND=Agg $(BIN)/jupyter-book build . --path-output . -n -W --keep-going
+	$(BIN)/jupyter-book build . --path-output . -n -W --keep-going
 
 unit: $(STAMP)
 	MPLBACKEND=Agg $(BIN)/python -m pytest tests -q
 
 notebooks: $(STAMP)
-	MPLBACKEND=Agg SOUNDLOC_QUICK=$(QUICK) $(BIN)/python -m pytest --nbval-lax chapters -q -p no:cacheprovider
+	SOUNDLOC_QUICK=$(QUICK) $(BIN)/python -m pytest --nbval-lax chapters -q -p no:cacheprovider
 
 test: unit notebooks book
 
