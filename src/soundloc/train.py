@@ -1,0 +1,616 @@
+"""The training loop shared by every experiment (Senocak et al., CVPR 2018, Sec. 3.2-3.3).
+
+One plain loop, in the spirit of torchvision's reference scripts: :class:`Trainer` owns the
+model, the optimizer and the random generators; :meth:`Trainer.fit` runs epochs of
+:meth:`Trainer.train_step`, and :meth:`Trainer.compute_loss` is where the paper's objectives
+live. Three learning schemes (``TrainConfig.scheme``), those of the paper's Table 1:
+
+- ``"unsupervised"`` -- the triplet loss L_U only (Sec. 3.2): every image/sound pair is used,
+  annotations are ignored. The negative of each pair is the sound of another pair of the same
+  batch (:func:`soundloc.losses.sample_negatives`).
+- ``"supervised"`` -- the attention loss L_S = −Σ_i α_GT,i log α_i only (Sec. 3.3), on the
+  labelled pairs only: the loader is built over the labelled subset of the dataset (see
+  :meth:`Trainer.labelled_indices`); pairs without ground truth are never loaded.
+- ``"semi_supervised"`` -- L = L_U + λ(α_GT) L_S (Sec. 3.3): L_U on every pair, L_S where a
+  ground truth exists; ``λ(α_GT) = TrainConfig.lam`` (1 in the paper) for annotated pairs and 0
+  otherwise. With ``lam = 0`` it is the unsupervised scheme (same numbers, same seed).
+
+Reproducibility: :meth:`Trainer.fit` calls :func:`soundloc.utils.seed_everything` with
+``config.seed``; the shuffling of every epoch and the negatives are drawn from two
+``torch.Generator`` objects re-seeded at the start of each epoch from ``(seed, epoch)``, so the
+same seed gives the same history on the same machine (all but the ``seconds`` field), and a run
+resumed from a checkpoint (:func:`save_checkpoint` / :func:`load_checkpoint`) continues exactly
+as the uninterrupted run would have. The model's initial weights come from whoever built it:
+seed before :func:`soundloc.models.build_model` too.
+
+Defaults of :class:`TrainConfig` are the authors' README command (Adam, lr 1e-4, weight decay 0,
+batch 30, 10 epochs); their code's own defaults differ (SGD, momentum 0.9, weight decay 1e-4,
+batch 32): :meth:`TrainConfig.authors_code`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Subset
+
+from soundloc.data.types import Batch, collate
+from soundloc.losses import attention_loss, sample_negatives, unsupervised_loss
+from soundloc.models import LocalizerOutput, SoundLocalizer, save_model
+from soundloc.utils import atomic_path, default_device, seed_everything
+
+SCHEMES = ("unsupervised", "supervised", "semi_supervised")
+OPTIMIZERS = ("adam", "sgd")
+ATTENTION_REDUCTIONS = ("labelled_mean", "batch_mean")
+
+History = list[dict[str, Any]]
+ValFn = Callable[[SoundLocalizer, Any], dict[str, float]]
+
+
+@dataclass
+class TrainConfig:
+    """How to train (plain types only: ``asdict`` of it goes into saved models).
+
+    Attributes:
+        scheme: ``"unsupervised"`` | ``"supervised"`` | ``"semi_supervised"`` (module docstring).
+        epochs: passes over the training set.
+        batch_size: pairs per step; at least 2 for the schemes with L_U (the negative of a pair
+            is another pair of its batch). The loader drops the last incomplete batch.
+        optimizer: ``"adam"`` or ``"sgd"`` (``momentum`` applies to SGD only).
+        lr, weight_decay, momentum: optimizer settings.
+        lam: λ of the semi-supervised loss L = L_U + λ L_S (paper Sec. 3.3; 1 in the paper),
+            applied to annotated pairs; ignored by the other schemes.
+        attention_reduction: how L_S is averaged in a batch: ``"labelled_mean"`` (over the
+            annotated pairs of the batch) or ``"batch_mean"`` (sum over annotated pairs ÷ batch
+            size, i.e. the per-pair λ(α_GT) L_S averaged over the batch).
+        grad_clip: clip the gradients' global L2 norm to this value (``None``: no clipping).
+        num_workers: DataLoader worker processes.
+        device: ``"cpu"``, ``"cuda"``, ... or ``None`` (:func:`soundloc.utils.default_device`).
+        seed: seeds everything random in training (see the module docstring).
+        progress: show tqdm progress bars.
+        log_every: refresh the progress bar's running loss every this many steps.
+    """
+
+    scheme: str = "unsupervised"
+    epochs: int = 10
+    batch_size: int = 30
+    optimizer: str = "adam"
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    lam: float = 1.0
+    attention_reduction: str = "labelled_mean"
+    grad_clip: float | None = None
+    num_workers: int = 0
+    device: str | None = None
+    seed: int = 0
+    progress: bool = True
+    log_every: int = 10
+
+    def __post_init__(self) -> None:
+        if self.scheme not in SCHEMES:
+            raise ValueError(f"scheme must be one of {SCHEMES}, got {self.scheme!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.attention_reduction not in ATTENTION_REDUCTIONS:
+            raise ValueError(
+                f"attention_reduction must be one of {ATTENTION_REDUCTIONS}, got {self.attention_reduction!r}"
+            )
+        for name in ("epochs", "batch_size", "log_every", "seed", "num_workers"):
+            val = getattr(self, name)
+            if not isinstance(val, int) or isinstance(val, bool):
+                raise TypeError(f"{name} must be an int, got {val!r}")
+        if self.epochs < 0:
+            raise ValueError(f"epochs must be >= 0, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.scheme != "supervised" and self.batch_size < 2:
+            raise ValueError(
+                f"batch_size must be >= 2 for the {self.scheme} scheme (a pair's negative is another "
+                f"pair of its batch), got {self.batch_size}"
+            )
+        if self.log_every < 1:
+            raise ValueError(f"log_every must be >= 1, got {self.log_every}")
+        if self.num_workers < 0:
+            raise ValueError(f"num_workers must be >= 0, got {self.num_workers}")
+        for name in ("lr", "weight_decay", "momentum", "lam"):
+            val = getattr(self, name)
+            if not isinstance(val, (int, float)) or isinstance(val, bool) or not math.isfinite(val) or val < 0:
+                raise ValueError(f"{name} must be a finite number >= 0, got {val!r}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr!r}")
+        if self.grad_clip is not None and not (isinstance(self.grad_clip, (int, float)) and self.grad_clip > 0):
+            raise ValueError(f"grad_clip must be None or a number > 0, got {self.grad_clip!r}")
+
+    @classmethod
+    def authors_code(cls, **overrides: Any) -> "TrainConfig":
+        """The defaults of the authors' training script (SGD, lr 1e-4, momentum 0.9, weight decay
+        1e-4, batch 32), as opposed to their README's command (this class's defaults)."""
+        base: dict[str, Any] = dict(optimizer="sgd", lr=1e-4, momentum=0.9, weight_decay=1e-4, batch_size=32)
+        base.update(overrides)
+        return cls(**base)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        """Rebuild from :meth:`to_dict`; unknown keys raise ``ValueError`` naming them."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"train config has unknown keys {unknown}")
+        return cls(**d)
+
+
+def _derived_seed(seed: int, epoch: int, stream: int) -> int:
+    """A 63-bit seed for generator ``stream`` at ``epoch`` (independent streams per epoch)."""
+    return int(np.random.SeedSequence([seed % 2**63, epoch, stream]).generate_state(2, np.uint64)[0] >> np.uint64(1))
+
+
+def _tqdm(iterable: Any, enabled: bool, **kwargs: Any) -> Any:
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, **kwargs)
+
+
+class Trainer:
+    """Trains a :class:`~soundloc.models.SoundLocalizer` with one of the paper's schemes.
+
+    Usage::
+
+        trainer = Trainer(model, TrainConfig(scheme="semi_supervised", epochs=8))
+        history = trainer.fit(train_set, val_set)
+
+    ``train_set`` is any map-style dataset of :class:`~soundloc.data.Sample` (an
+    :class:`~soundloc.data.AVDataset`, a list of samples, a ``Subset``...). Extension points for
+    subclasses (the multi-GPU engine overrides some): :meth:`make_optimizer`,
+    :meth:`make_loader`, :meth:`labelled_indices`, :meth:`forward`, :meth:`compute_loss`,
+    :meth:`train_step`, :meth:`on_step_end`, :meth:`on_epoch_end`, :meth:`validate`.
+
+    Attributes:
+        model: the model (moved to ``device``).
+        config: the :class:`TrainConfig`.
+        device: the torch device training runs on.
+        optimizer: built by :meth:`make_optimizer` over the parameters that require gradients.
+        epoch: number of epochs finished so far (a resumed trainer continues from here).
+        history: one dict per finished epoch (see :meth:`fit`).
+        step: number of optimizer steps taken so far.
+    """
+
+    def __init__(self, model: SoundLocalizer, config: TrainConfig | None = None) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module (a SoundLocalizer), got {type(model).__name__}")
+        if config is None:
+            config = TrainConfig()
+        if not isinstance(config, TrainConfig):
+            raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+        self.config = config
+        self.device = torch.device(config.device or default_device())
+        self.model = model.to(self.device)
+        self.optimizer = self.make_optimizer()
+        self.epoch = 0
+        self.step = 0
+        self.history: History = []
+        # Seeded per epoch in fit(); CPU generators so that numbers do not depend on the device.
+        self.shuffle_generator = torch.Generator()
+        self.negative_generator = torch.Generator()
+
+    # -- building blocks -----------------------------------------------------------------------
+    def make_optimizer(self) -> torch.optim.Optimizer:
+        """Adam or SGD over the parameters that require gradients (frozen streams are left out)."""
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if not params:
+            raise ValueError("the model has no trainable parameters (every stream and layer is frozen)")
+        c = self.config
+        if c.optimizer == "adam":
+            return torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay)
+        return torch.optim.SGD(params, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
+
+    def labelled_indices(self, dataset: Any) -> list[int]:
+        """Indices of the pairs of ``dataset`` that carry a ground-truth attention map.
+
+        Without loading anything for an :class:`~soundloc.data.AVDataset` (its ``labelled`` ids,
+        when it has a ``grid``) or a ``Subset`` of one; a dataset may also provide its own
+        ``labelled_indices()`` method. Otherwise every sample is loaded once and checked for
+        ``gt_attention``.
+        """
+        if hasattr(dataset, "labelled_indices") and callable(dataset.labelled_indices):
+            return [int(i) for i in dataset.labelled_indices()]
+        if isinstance(dataset, Subset):
+            inner = set(self.labelled_indices(dataset.dataset))
+            return [k for k, i in enumerate(dataset.indices) if int(i) in inner]
+        if hasattr(dataset, "labelled") and hasattr(dataset, "ids") and hasattr(dataset, "grid"):
+            if dataset.grid is None:
+                return []
+            labelled = set(dataset.labelled)
+            return [k for k, i in enumerate(dataset.ids) if i in labelled]
+        out = []
+        for k in _tqdm(range(len(dataset)), self.config.progress, desc="finding labelled pairs", leave=False):
+            if getattr(dataset[k], "gt_attention", None) is not None:
+                out.append(k)
+        return out
+
+    def training_subset(self, dataset: Any) -> Any:
+        """The pairs the scheme trains on: all of them, or the labelled ones for ``"supervised"``."""
+        if self.config.scheme != "supervised":
+            return dataset
+        idx = self.labelled_indices(dataset)
+        if not idx:
+            raise ValueError("the supervised scheme needs labelled pairs, but the training set has none")
+        return Subset(dataset, idx)
+
+    def make_loader(self, dataset: Any, shuffle: bool = True, drop_last: bool = True) -> DataLoader:
+        """A DataLoader of :class:`~soundloc.data.Batch` (``collate_fn=soundloc.data.collate``),
+        shuffled by :attr:`shuffle_generator`; the last incomplete batch is dropped for training
+        (a batch of 1 has no negative)."""
+        return DataLoader(
+            dataset,
+            batch_size=self.config.batch_size,
+            shuffle=shuffle,
+            drop_last=drop_last,
+            collate_fn=collate,
+            num_workers=self.config.num_workers,
+            generator=self.shuffle_generator if shuffle else None,
+            pin_memory=self.device.type == "cuda",
+        )
+
+    def seed_epoch(self, epoch: int) -> None:
+        """Re-seed the shuffling and negative generators for ``epoch`` (from ``config.seed``)."""
+        self.shuffle_generator.manual_seed(_derived_seed(self.config.seed, epoch, 0))
+        self.negative_generator.manual_seed(_derived_seed(self.config.seed, epoch, 1))
+
+    # -- one step ------------------------------------------------------------------------------
+    def forward(self, batch: Batch) -> LocalizerOutput:
+        """The model on a batch (already on the device)."""
+        return self.model(batch.image, batch.waveform)
+
+    def compute_loss(self, batch: Batch, out: LocalizerOutput) -> tuple[torch.Tensor, dict[str, float]]:
+        """The scheme's objective on one batch: ``(loss, parts)``.
+
+        - unsupervised: ``L_U(f_v, f_s, f_s[neg])`` with ``neg`` from
+          :func:`~soundloc.losses.sample_negatives` (Sec. 3.2);
+        - supervised: ``L_S(logits, α_GT)`` on the annotated rows (Sec. 3.3);
+        - semi-supervised: ``L_U + λ L_S``, L_S on the annotated rows only (Sec. 3.3).
+
+        ``parts`` holds floats: ``loss``, ``l_u`` and ``l_s`` (``None`` for a term the scheme
+        does not use, and ``l_s`` also ``None`` when the batch has no annotated pair), ``pairs``
+        and ``labelled`` (counts).
+        """
+        c = self.config
+        has_gt = batch.has_gt
+        n_lab = int(has_gt.sum())
+        parts: dict[str, Any] = {"pairs": len(batch), "labelled": n_lab, "l_u": None, "l_s": None}
+        loss = out.f_v.new_zeros(())
+        if c.scheme in ("unsupervised", "semi_supervised"):
+            neg = sample_negatives(len(batch), self.negative_generator, device=out.f_s.device)
+            l_u = unsupervised_loss(out.f_v, out.f_s, out.f_s[neg])
+            loss = loss + l_u
+            parts["l_u"] = float(l_u.detach())
+        if c.scheme in ("supervised", "semi_supervised"):
+            if out.logits.shape != batch.gt_attention.shape and n_lab > 0:
+                raise ValueError(
+                    f"the dataset's gt_attention grid {tuple(batch.gt_attention.shape[1:])} differs from the "
+                    f"model's attention grid {tuple(out.logits.shape[1:])}: build the dataset with grid="
+                    f"{tuple(out.logits.shape[1:])}"
+                )
+            if n_lab > 0:
+                l_s = attention_loss(out.logits, batch.gt_attention, has_gt, reduction=c.attention_reduction)
+                weight = c.lam if c.scheme == "semi_supervised" else 1.0
+                loss = loss + weight * l_s
+                parts["l_s"] = float(l_s.detach())
+        parts["loss"] = float(loss.detach())
+        return loss, parts
+
+    def train_step(self, batch: Batch) -> dict[str, Any]:
+        """Forward, loss, backward, (clip), optimizer step on one batch; returns the loss parts.
+
+        A supervised batch without any annotated pair (possible only when a labelled pair's mask
+        turned out empty) is skipped: nothing is updated and ``parts["skipped"]`` is True.
+        """
+        batch = batch.to(self.device, non_blocking=True)
+        out = self.forward(batch)
+        loss, parts = self.compute_loss(batch, out)
+        parts["skipped"] = not loss.requires_grad
+        if parts["skipped"]:
+            return parts
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.grad_clip is not None:
+            parts["grad_norm"] = float(
+                torch.nn.utils.clip_grad_norm_(
+                    [p for g in self.optimizer.param_groups for p in g["params"]], self.config.grad_clip
+                )
+            )
+        self.optimizer.step()
+        self.step += 1
+        return parts
+
+    # -- hooks ---------------------------------------------------------------------------------
+    def on_step_end(self, batch: Batch, parts: dict[str, Any]) -> None:
+        """Called after every step (default: nothing). ``batch.ids`` are the pairs it used."""
+
+    def on_epoch_end(self, record: dict[str, Any]) -> None:
+        """Called with the epoch's history record before it is appended (default: nothing)."""
+
+    # -- evaluation ----------------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate_loss(self, dataset: Any) -> dict[str, float]:
+        """The scheme's loss on ``dataset`` in eval mode, without gradients: ``{"loss", "l_u",
+        "l_s"}`` (means over pairs; ``l_s`` over annotated pairs; absent terms left out).
+
+        Every pair is used (the last batch is kept unless it is a single pair, which has no
+        negative). Negatives come from a generator seeded with ``config.seed`` alone, so the
+        number is the same at every epoch and the training generators are left untouched."""
+        was_training = self.model.training
+        saved = self.negative_generator.get_state()
+        self.negative_generator.manual_seed(_derived_seed(self.config.seed, 0, 2))
+        self.model.eval()
+        needs_negative = self.config.scheme != "supervised"
+        totals: dict[str, float] = {}
+        weights: dict[str, float] = {}
+        try:
+            data = self.training_subset(dataset)
+            for batch in self.make_loader(data, shuffle=False, drop_last=False):
+                if needs_negative and len(batch) < 2:
+                    continue
+                batch = batch.to(self.device)
+                _, parts = self.compute_loss(batch, self.forward(batch))
+                for key, weight in (("loss", parts["pairs"]), ("l_u", parts["pairs"]), ("l_s", parts["labelled"])):
+                    if parts[key] is not None:
+                        totals[key] = totals.get(key, 0.0) + parts[key] * weight
+                        weights[key] = weights.get(key, 0.0) + weight
+        finally:
+            self.negative_generator.set_state(saved)
+            self.model.train(was_training)
+        if not weights:
+            raise ValueError("the validation set gave no batch to evaluate (a single pair has no negative)")
+        return {k: totals[k] / weights[k] for k in totals}
+
+    def validate(self, val_set: Any, val_fn: ValFn | None = None) -> dict[str, float]:
+        """Validation metrics for the history, keys prefixed ``val_``: ``val_fn(model, val_set)``
+        when given (model in eval mode, no gradients), else :meth:`evaluate_loss`."""
+        if val_fn is None:
+            metrics = self.evaluate_loss(val_set)
+        else:
+            was_training = self.model.training
+            self.model.eval()
+            try:
+                with torch.no_grad():
+                    metrics = val_fn(self.model, val_set)
+            finally:
+                self.model.train(was_training)
+            if not isinstance(metrics, dict):
+                raise TypeError(f"val_fn must return a dict of floats, got {type(metrics).__name__}")
+        return {(k if k.startswith("val_") else f"val_{k}"): (float(v) if v is not None else None)
+                for k, v in metrics.items()}
+
+    # -- the loop ------------------------------------------------------------------------------
+    def fit(self, train_set: Any, val_set: Any = None, val_fn: ValFn | None = None) -> History:
+        """Train for ``config.epochs`` epochs (minus those already done) and return the history.
+
+        Each epoch: ``train_set.set_epoch(epoch)`` when the dataset has it (fresh annotator
+        draws for L_S), the generators are re-seeded, one pass over the (shuffled) training
+        pairs, then validation if ``val_set`` is given. History record per epoch: ``epoch``
+        (1-based), ``loss``, ``l_u``, ``l_s`` (means over the epoch's steps; ``l_s`` over the
+        steps that had an annotated pair; ``None`` for unused terms), ``steps``, ``pairs``,
+        ``labelled`` (annotated pairs seen), ``seconds``, and the ``val_*`` metrics.
+        """
+        c = self.config
+        if train_set is None or len(train_set) == 0:
+            raise ValueError("train_set is empty")
+        if self.epoch == 0:  # a resumed trainer restored the global RNG from its checkpoint
+            seed_everything(c.seed)
+        data = self.training_subset(train_set)
+        if len(data) < c.batch_size:
+            what = "labelled pairs" if c.scheme == "supervised" else "pairs"
+            raise ValueError(
+                f"the training set has {len(data)} {what}, fewer than batch_size={c.batch_size}: no full batch"
+            )
+        loader = self.make_loader(data, shuffle=True, drop_last=True)
+        self.model.train()
+        epochs = range(self.epoch, c.epochs)
+        epoch_bar = _tqdm(epochs, c.progress and len(epochs) > 1, desc=f"{c.scheme}", unit="epoch")
+        for epoch in epoch_bar:
+            t0 = time.perf_counter()
+            if hasattr(train_set, "set_epoch"):
+                train_set.set_epoch(epoch)
+            self.seed_epoch(epoch)
+            steps: list[dict[str, Any]] = []
+            bar = _tqdm(loader, c.progress, desc=f"epoch {epoch + 1}/{c.epochs}", leave=False, unit="batch")
+            for i, batch in enumerate(bar):
+                parts = self.train_step(batch)
+                if not math.isfinite(parts["loss"]):
+                    raise FloatingPointError(
+                        f"loss became {parts['loss']} at epoch {epoch + 1}, step {i + 1} (batch ids {batch.ids[:4]}...)"
+                    )
+                steps.append(parts)
+                self.on_step_end(batch, parts)
+                if c.progress and (i + 1) % c.log_every == 0:
+                    recent = [p["loss"] for p in steps[-c.log_every:] if not p["skipped"]]
+                    if recent:
+                        bar.set_postfix(loss=f"{np.mean(recent):.4f}")
+            record = self._epoch_record(epoch, steps, time.perf_counter() - t0)
+            if val_set is not None:
+                record.update(self.validate(val_set, val_fn))
+            if c.scheme == "semi_supervised" and record["labelled"] == 0 and epoch == 0:
+                warnings.warn(
+                    "semi_supervised training saw no annotated pair in its first epoch: it is the "
+                    "unsupervised scheme (does the dataset make gt_attention? pass grid=...)",
+                    stacklevel=2,
+                )
+            if record["loss"] is not None and hasattr(epoch_bar, "set_postfix"):
+                epoch_bar.set_postfix(loss=f"{record['loss']:.4f}")
+            self.on_epoch_end(record)
+            self.history.append(record)
+            self.epoch = epoch + 1
+        return self.history
+
+    @staticmethod
+    def _epoch_record(epoch: int, steps: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
+        done = [p for p in steps if not p["skipped"]]
+
+        def mean(key: str) -> float | None:
+            vals = [p[key] for p in done if p.get(key) is not None]
+            return float(np.mean(vals)) if vals else None
+
+        return {
+            "epoch": epoch + 1,
+            "loss": mean("loss"),
+            "l_u": mean("l_u"),
+            "l_s": mean("l_s"),
+            "steps": len(done),
+            "pairs": int(sum(p["pairs"] for p in done)),
+            "labelled": int(sum(p["labelled"] for p in done)),
+            "seconds": float(seconds),
+        }
+
+    # -- state ---------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume (plain types and tensors: loads with ``weights_only``)."""
+        return {
+            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "optimizer": self.optimizer.state_dict(),
+            "epoch": self.epoch,
+            "step": self.step,
+            "history": [dict(r) for r in self.history],
+            "train_config": self.config.to_dict(),
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` output (model, optimizer, progress)."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.epoch = int(state["epoch"])
+        self.step = int(state["step"])
+        self.history = [dict(r) for r in state["history"]]
+
+
+def save_checkpoint(path: str | os.PathLike[str], trainer: Trainer) -> None:
+    """Write a resumable checkpoint (model config, trainer state) atomically.
+
+    Read it back with :func:`load_checkpoint`; only plain types and tensors are stored, so it
+    loads with ``torch.load(weights_only=True)``.
+    """
+    payload = {"model_config": dataclasses.asdict(trainer.model.config), **trainer.state_dict()}
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_checkpoint(
+    path: str | os.PathLike[str], config: TrainConfig | None = None, device: str | None = None
+) -> Trainer:
+    """Rebuild the model and a :class:`Trainer` from :func:`save_checkpoint`, ready to continue
+    with :meth:`Trainer.fit` (pass ``config`` to change e.g. ``epochs``; ``device`` overrides the
+    saved one). Also restores torch's global CPU random state saved with it."""
+    from soundloc.models import ModelConfig, build_model
+
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"checkpoint not found: {os.fspath(path)!r}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ValueError(f"could not read checkpoint {os.fspath(path)!r}: {exc}") from exc
+    needed = {"model_config", "model", "optimizer", "epoch", "step", "history", "train_config"}
+    if not isinstance(state, dict) or not needed <= set(state):
+        raise ValueError(f"{os.fspath(path)!r} is not a soundloc training checkpoint (needs keys {sorted(needed)})")
+    model_config = ModelConfig.from_dict(state["model_config"])
+    model = build_model(dataclasses.replace(model_config, pretrained=False, sound_weights_path=None))
+    model.config = model_config
+    if config is None:
+        config = TrainConfig.from_dict(state["train_config"])
+    if device is not None:
+        config = dataclasses.replace(config, device=device)
+    trainer = Trainer(model, config)
+    trainer.load_state_dict(state)
+    if "torch_rng" in state:
+        torch.set_rng_state(state["torch_rng"])
+    return trainer
+
+
+def train(
+    model: SoundLocalizer,
+    dataset: Any,
+    config: TrainConfig | None = None,
+    val_set: Any = None,
+    val_fn: ValFn | None = None,
+    save_to: str | os.PathLike[str] | None = None,
+) -> History:
+    """Train ``model`` on ``dataset`` in place with a :class:`Trainer`; return the history.
+
+    With ``save_to``, the final model is written by :func:`soundloc.models.save_model` with
+    ``extra={"train_config": asdict(config), "history": history}``.
+    """
+    trainer = Trainer(model, config)
+    history = trainer.fit(dataset, val_set=val_set, val_fn=val_fn)
+    if save_to is not None:
+        save_trained(save_to, trainer)
+    return history
+
+
+def save_trained(path: str | os.PathLike[str], trainer: Trainer, extra: dict[str, Any] | None = None) -> None:
+    """Save the trained model with its train config and history (``weights_only``-loadable)."""
+    payload = {"train_config": trainer.config.to_dict(), "history": [dict(r) for r in trainer.history]}
+    if extra:
+        payload.update(extra)
+    save_model(path, trainer.model, extra=payload)
+
+
+@torch.no_grad()
+def predict_attention(
+    model: SoundLocalizer,
+    dataset: Any,
+    batch_size: int = 32,
+    device: str | torch.device | None = None,
+    num_workers: int = 0,
+    progress: bool = False,
+) -> tuple[list[str], torch.Tensor]:
+    """Attention maps α of ``model`` on every pair of ``dataset``, in order.
+
+    Runs in eval mode without gradients (the model's mode is restored afterwards). Returns
+    ``(ids, attention)`` with ``attention`` a float32 CPU tensor ``[N, h, w]`` whose maps sum to
+    1: what :mod:`soundloc.metrics` scores (cIoU, AUC).
+    """
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if dataset is None or len(dataset) == 0:
+        raise ValueError("dataset is empty")
+    dev = torch.device(device) if device is not None else next(model.parameters()).device
+    was_training = model.training
+    model.to(dev).eval()
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate, num_workers=num_workers)
+    ids: list[str] = []
+    maps: list[torch.Tensor] = []
+    try:
+        for batch in _tqdm(loader, progress, desc="attention", unit="batch", leave=False):
+            out = model(batch.image.to(dev), batch.waveform.to(dev))
+            ids.extend(batch.ids)
+            maps.append(out.attention.float().cpu())
+    finally:
+        model.train(was_training)
+    return ids, torch.cat(maps)
+
+
+__all__ = [
+    "History",
+    "SCHEMES",
+    "TrainConfig",
+    "Trainer",
+    "load_checkpoint",
+    "predict_attention",
+    "save_checkpoint",
+    "save_trained",
+    "train",
+]

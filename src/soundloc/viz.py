@@ -1,0 +1,423 @@
+"""Plots for the chapters: attention overlays, the paper's qualitative grids, training curves,
+sounds, and metric bars (matplotlib only).
+
+Every function returns a matplotlib ``Figure`` (or draws into the ``Axes`` it is given) and
+never calls ``plt.show()``; :func:`save_figure` writes a figure atomically. The attention
+overlays follow the paper's qualitative figures (Senocak et al., CVPR 2018, Figs. 1, 5-8): the
+map α over the visual grid is upsampled bilinearly to the frame and drawn over it with a ``jet``
+colormap; annotation boxes, given in their ``frame_size`` frame (256 for Flickr-SoundNet), are
+scaled to the image.
+"""
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from soundloc.data.types import ANNOTATION_FRAME, SAMPLE_RATE, Annotation
+from soundloc.utils import atomic_path
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+#: Colours of the annotators' boxes (one per annotator, cycled).
+BOX_COLOURS = ("white", "lime", "magenta", "cyan", "yellow")
+
+
+def _as_tensor(x: Any, name: str) -> torch.Tensor:
+    if isinstance(x, np.ndarray):
+        x = torch.from_numpy(x)
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor or numpy array, got {type(x).__name__}")
+    return x.detach().cpu()
+
+
+def _check_image(image: Any, name: str = "image") -> torch.Tensor:
+    img = _as_tensor(image, name)
+    if img.dim() != 3 or img.shape[0] != 3:
+        raise ValueError(f"{name} must have shape [3, H, W], got {tuple(img.shape)}")
+    if not img.is_floating_point():
+        img = img.float() / 255.0
+    return img.float()
+
+
+def _check_map(attention: Any, name: str = "attention") -> torch.Tensor:
+    a = _as_tensor(attention, name)
+    if a.dim() != 2:
+        raise ValueError(f"{name} must have shape [h, w], got {tuple(a.shape)}")
+    if not a.is_floating_point():
+        a = a.float()
+    if not torch.isfinite(a).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    return a.float()
+
+
+def upsample_attention(attention: Any, size: tuple[int, int], normalize: bool = True) -> torch.Tensor:
+    """Bilinear upsampling of an ``[h, w]`` map to ``size = (H, W)`` (half-pixel centres,
+    ``align_corners=False``, as the evaluation protocol resizes), then min-max normalised to
+    [0, 1] when ``normalize`` (a constant map becomes zeros)."""
+    a = _check_map(attention)
+    up = F.interpolate(a[None, None], size=tuple(int(s) for s in size), mode="bilinear", align_corners=False)[0, 0]
+    if normalize:
+        lo, hi = up.min(), up.max()
+        up = (up - lo) / (hi - lo) if hi > lo else torch.zeros_like(up)
+    return up
+
+
+def _box_list(boxes: Any, frame_size: int) -> tuple[list[list[tuple[float, float, float, float]]], int]:
+    """Boxes grouped by annotator, and the frame they live in."""
+    if isinstance(boxes, Annotation):
+        return [list(map(tuple, ann)) for ann in boxes.boxes], boxes.frame_size  # type: ignore[misc]
+    seq = list(boxes)
+    if not seq:
+        return [], frame_size
+    if all(isinstance(b, (tuple, list)) and len(b) == 4 and all(isinstance(v, (int, float)) for v in b) for b in seq):
+        return [[tuple(float(v) for v in b) for b in seq]], frame_size  # type: ignore[misc]
+    out = []
+    for j, ann in enumerate(seq):
+        group = []
+        for b in ann:
+            if not (isinstance(b, (tuple, list)) and len(b) == 4):
+                raise ValueError(f"boxes: annotator {j} has a box {b!r} that is not (x1, y1, x2, y2)")
+            group.append(tuple(float(v) for v in b))
+        out.append(group)
+    return out, frame_size  # type: ignore[return-value]
+
+
+def draw_boxes(ax: "Axes", boxes: Any, image_size: tuple[int, int], frame_size: int = ANNOTATION_FRAME,
+               linewidth: float = 1.5) -> int:
+    """Draw annotation boxes on ``ax`` as rectangles; returns how many were drawn.
+
+    ``boxes``: an :class:`~soundloc.data.Annotation` (its own ``frame_size`` is used), a list of
+    ``(x1, y1, x2, y2)`` boxes, or a list of such lists (one per annotator, one colour each),
+    in the coordinates of a ``frame_size × frame_size`` frame; they are scaled to
+    ``image_size = (H, W)``. Pixel ``(x, y)`` of the image covers ``[x - 0.5, x + 0.5]`` on the
+    axes (imshow's convention), so a half-open box ``x1:x2`` spans ``x1 - 0.5`` to ``x2 - 0.5``.
+    """
+    from matplotlib.patches import Rectangle
+
+    groups, frame = _box_list(boxes, frame_size)
+    h, w = image_size
+    sx, sy = w / frame, h / frame
+    n = 0
+    for j, group in enumerate(groups):
+        colour = BOX_COLOURS[j % len(BOX_COLOURS)]
+        for x1, y1, x2, y2 in group:
+            ax.add_patch(Rectangle((x1 * sx - 0.5, y1 * sy - 0.5), (x2 - x1) * sx, (y2 - y1) * sy,
+                                   fill=False, edgecolor=colour, linewidth=linewidth))
+            n += 1
+    return n
+
+
+def _image_array(image: torch.Tensor) -> np.ndarray:
+    return image.clamp(0, 1).permute(1, 2, 0).numpy()
+
+
+def show_image(image: Any, ax: "Axes | None" = None, title: str | None = None) -> "Axes":
+    """Draw a ``[3, H, W]`` image in [0, 1] (no axes ticks)."""
+    import matplotlib.pyplot as plt
+
+    img = _check_image(image)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(3, 3))
+    ax.imshow(_image_array(img), interpolation="nearest")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax
+
+
+def show_attention(
+    image: Any,
+    attention: Any,
+    ax: "Axes | None" = None,
+    alpha: float = 0.5,
+    cmap: str = "jet",
+    boxes: Any = None,
+    frame_size: int = ANNOTATION_FRAME,
+    normalize: bool = True,
+    title: str | None = None,
+) -> "Axes":
+    """Overlay an attention map on its image (the paper's qualitative figures).
+
+    Args:
+        image: ``[3, H, W]`` float in [0, 1].
+        attention: ``[h, w]`` map on the model's grid; upsampled bilinearly to ``H × W``
+            (:func:`upsample_attention`) and, with ``normalize``, min-max scaled to [0, 1] for the
+            colormap (as the evaluation protocol does before thresholding).
+        ax: axes to draw into (a new figure when ``None``).
+        alpha: opacity of the overlay.
+        cmap: matplotlib colormap name.
+        boxes: optional annotation boxes (see :func:`draw_boxes`), in a ``frame_size`` frame.
+        title: optional axes title.
+
+    Returns the axes; ``ax.images[0]`` is the frame and ``ax.images[1]`` the ``[H, W]`` overlay.
+    """
+    import matplotlib.pyplot as plt
+
+    img = _check_image(image)
+    if not 0 <= alpha <= 1:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
+    h, w = img.shape[1:]
+    up = upsample_attention(attention, (h, w), normalize=normalize)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(3, 3))
+    ax.imshow(_image_array(img), interpolation="nearest")
+    kwargs = {"vmin": 0.0, "vmax": 1.0} if normalize else {}
+    ax.imshow(up.numpy(), cmap=cmap, alpha=alpha, interpolation="nearest", **kwargs)
+    if boxes is not None:
+        draw_boxes(ax, boxes, (h, w), frame_size)
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax
+
+
+def attention_grid(
+    images: Any,
+    maps: Mapping[str, Any],
+    titles: Sequence[str] | None = None,
+    annotations: Sequence[Any] | None = None,
+    alpha: float = 0.5,
+    cmap: str = "jet",
+    cell_size: float = 2.2,
+) -> "Figure":
+    """The layout of the paper's qualitative figures: one row per sample, the image then one
+    overlay per scheme / model.
+
+    Args:
+        images: ``[N, 3, H, W]`` (or a sequence of ``[3, H, W]``).
+        maps: column name -> ``[N, h, w]`` attention maps (e.g. ``{"unsupervised": ...,
+            "semi-supervised": ...}``), in column order.
+        titles: optional row labels (e.g. sample ids), one per sample.
+        annotations: optional per-sample boxes (an :class:`~soundloc.data.Annotation`, a box
+            list, or ``None``), drawn on the image column.
+
+    Returns a figure with ``N × (1 + len(maps))`` axes.
+    """
+    import matplotlib.pyplot as plt
+
+    imgs = [_check_image(images[i], f"images[{i}]") for i in range(len(images))]
+    n = len(imgs)
+    if n == 0:
+        raise ValueError("images is empty")
+    if not isinstance(maps, Mapping):
+        raise TypeError(f"maps must be a dict name -> [N, h, w] tensor, got {type(maps).__name__}")
+    checked = {}
+    for name, m in maps.items():
+        t = _as_tensor(m, f"maps[{name!r}]")
+        if t.dim() != 3 or t.shape[0] != n:
+            raise ValueError(f"maps[{name!r}] must have shape [{n}, h, w], got {tuple(t.shape)}")
+        checked[name] = t
+    if titles is not None and len(titles) != n:
+        raise ValueError(f"titles has {len(titles)} entries for {n} images")
+    if annotations is not None and len(annotations) != n:
+        raise ValueError(f"annotations has {len(annotations)} entries for {n} images")
+    cols = 1 + len(checked)
+    fig, axes = plt.subplots(n, cols, figsize=(cell_size * cols, cell_size * n), squeeze=False)
+    for i in range(n):
+        ax = axes[i, 0]
+        show_image(imgs[i], ax)
+        if annotations is not None and annotations[i] is not None:
+            draw_boxes(ax, annotations[i], tuple(imgs[i].shape[1:]))  # type: ignore[arg-type]
+        if titles is not None:
+            ax.set_axis_on()
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_ylabel(str(titles[i]), fontsize=8)
+        for k, (name, m) in enumerate(checked.items(), start=1):
+            show_attention(imgs[i], m[i], ax=axes[i, k], alpha=alpha, cmap=cmap)
+    axes[0, 0].set_title("image", fontsize=9)
+    for k, name in enumerate(checked, start=1):
+        axes[0, k].set_title(str(name), fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_history(
+    histories: Mapping[str, Sequence[Mapping[str, Any]]],
+    keys: Sequence[str] = ("loss",),
+    logy: bool = False,
+) -> "Figure":
+    """Training curves side by side: one panel per key, one line per run (against ``epoch``).
+
+    ``histories`` maps a run's name to its history (:meth:`soundloc.train.Trainer.fit`'s list
+    of per-epoch dicts). Missing or ``None`` values are skipped (e.g. ``l_s`` of an
+    unsupervised run). Returns a figure with ``len(keys)`` axes.
+    """
+    import matplotlib.pyplot as plt
+
+    if not isinstance(histories, Mapping) or not histories:
+        raise ValueError("histories must be a non-empty dict name -> list of per-epoch dicts")
+    keys = [keys] if isinstance(keys, str) else list(keys)
+    if not keys:
+        raise ValueError("keys is empty")
+    fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        for name, hist in histories.items():
+            xs, ys = [], []
+            for n, rec in enumerate(hist, start=1):
+                v = rec.get(key)
+                if v is None or (isinstance(v, float) and math.isnan(v)):
+                    continue
+                xs.append(rec.get("epoch", n))
+                ys.append(float(v))
+            if xs:
+                ax.plot(xs, ys, marker="o", markersize=3, label=str(name))
+        ax.set_xlabel("epoch")
+        ax.set_title(key, fontsize=10)
+        if logy:
+            ax.set_yscale("log")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def log_mel_spectrogram(
+    waveform: Any, sample_rate: int = SAMPLE_RATE, n_mels: int = 64, n_fft: int = 1024, hop_length: int = 256
+) -> torch.Tensor:
+    """``[n_mels, frames]`` log-mel power spectrogram in dB (torchaudio's MelSpectrogram)."""
+    import torchaudio
+
+    w = _as_tensor(waveform, "waveform").float().reshape(-1)
+    if w.numel() == 0:
+        raise ValueError("waveform is empty")
+    n_fft = min(n_fft, max(16, 2 ** int(math.log2(max(16, w.numel())))))
+    mel = torchaudio.transforms.MelSpectrogram(
+        sample_rate=sample_rate, n_fft=n_fft, hop_length=min(hop_length, n_fft // 2), n_mels=n_mels
+    )(w)
+    return 10.0 * torch.log10(mel.clamp_min(1e-10))
+
+
+def plot_sound(
+    waveform: Any, sample_rate: int = SAMPLE_RATE, ax: "Sequence[Axes] | None" = None, title: str | None = None,
+    n_mels: int = 64,
+) -> "Figure":
+    """A sound as its waveform (top) and log-mel spectrogram (bottom).
+
+    ``waveform``: ``[T]`` (or ``[1, T]``) mono samples at ``sample_rate``. ``ax``: two axes to
+    draw into (a new two-panel figure when ``None``). Returns the figure.
+    """
+    import matplotlib.pyplot as plt
+
+    w = _as_tensor(waveform, "waveform")
+    if w.dim() == 2 and w.shape[0] == 1:
+        w = w[0]
+    if w.dim() != 1:
+        raise ValueError(f"waveform must have shape [T] or [1, T], got {tuple(w.shape)}")
+    if not isinstance(sample_rate, int) or sample_rate <= 0:
+        raise ValueError(f"sample_rate must be a positive int, got {sample_rate!r}")
+    w = w.float()
+    if ax is None:
+        fig, axes = plt.subplots(2, 1, figsize=(6, 4), sharex=True)
+    else:
+        axes = list(ax)
+        if len(axes) != 2:
+            raise ValueError(f"ax must be two axes (waveform, spectrogram), got {len(axes)}")
+        fig = axes[0].figure
+    duration = w.numel() / sample_rate
+    t = np.arange(w.numel()) / sample_rate
+    axes[0].plot(t, w.numpy(), linewidth=0.5)
+    axes[0].set_ylabel("amplitude")
+    axes[0].set_xlim(0, duration)
+    if title:
+        axes[0].set_title(title, fontsize=10)
+    spec = log_mel_spectrogram(w, sample_rate, n_mels=n_mels)
+    axes[1].imshow(spec.numpy(), origin="lower", aspect="auto", cmap="magma",
+                   extent=(0.0, duration, 0.0, float(spec.shape[0])))
+    axes[1].set_xlabel("time (s)")
+    axes[1].set_ylabel("mel band")
+    if ax is None:
+        fig.tight_layout()
+    return fig
+
+
+def plot_metric_bars(
+    results: Mapping[str, Any],
+    keys: Sequence[str] = ("success", "auc"),
+    percent: bool = True,
+    title: str | None = None,
+) -> "Figure":
+    """Grouped bars comparing schemes and baselines: one group per metric, one bar per entry.
+
+    ``results`` maps a name (``"semi-supervised"``, ``"random"``...) to a dict of metrics (or
+    anything with ``to_dict()``, e.g. :class:`soundloc.metrics.report.EvaluationResult`). A
+    ``"<key>_std"`` entry, when present, is drawn as an error bar. ``percent`` shows fractions
+    as percentages (the paper's tables). Returns a one-axes figure; every bar is labelled with
+    its value.
+    """
+    import matplotlib.pyplot as plt
+
+    if not isinstance(results, Mapping) or not results:
+        raise ValueError("results must be a non-empty dict name -> metrics")
+    keys = [keys] if isinstance(keys, str) else list(keys)
+    rows = {}
+    for name, res in results.items():
+        d = res.to_dict() if hasattr(res, "to_dict") else res
+        if not isinstance(d, Mapping):
+            raise TypeError(f"results[{name!r}] must be a dict of metrics, got {type(res).__name__}")
+        missing = [k for k in keys if k not in d]
+        if missing:
+            raise KeyError(f"results[{name!r}] has no {missing}; it has {sorted(d)}")
+        rows[name] = d
+    scale = 100.0 if percent else 1.0
+    names = list(rows)
+    width = 0.8 / len(names)
+    x = np.arange(len(keys))
+    fig, ax = plt.subplots(figsize=(1.2 + 1.0 * len(keys) * max(1.5, 0.5 * len(names)), 3.2))
+    for i, name in enumerate(names):
+        vals = [float(rows[name][k]) * scale for k in keys]
+        errs = [rows[name].get(f"{k}_std") for k in keys]
+        yerr = None if all(e is None for e in errs) else [float(e or 0.0) * scale for e in errs]
+        bars = ax.bar(x + (i - (len(names) - 1) / 2) * width, vals, width, yerr=yerr, capsize=3, label=str(name))
+        ax.bar_label(bars, fmt="%.1f" if percent else "%.3f", fontsize=7, padding=2)
+    ax.set_xticks(x)
+    ax.set_xticklabels(list(keys))
+    ax.set_ylabel("%" if percent else "value")
+    ax.legend(fontsize=8, loc="best")
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def save_figure(fig: "Figure", path: str | os.PathLike[str], dpi: int = 120, close: bool = False, **kwargs: Any) -> None:
+    """Write ``fig`` to ``path`` (format from the suffix: .png, .pdf, .svg...) atomically: a
+    temporary file in the same folder renamed onto ``path`` once complete. ``close`` closes
+    the figure afterwards."""
+    from matplotlib.figure import Figure
+
+    if not isinstance(fig, Figure):
+        raise TypeError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
+    suffix = os.path.splitext(os.fspath(path))[1].lstrip(".").lower()
+    if not suffix:
+        raise ValueError(f"path {os.fspath(path)!r} needs a suffix naming the format (.png, .pdf, .svg)")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format=suffix, bbox_inches="tight", **kwargs)
+    if close:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+
+
+__all__ = [
+    "attention_grid",
+    "draw_boxes",
+    "log_mel_spectrogram",
+    "plot_history",
+    "plot_metric_bars",
+    "plot_sound",
+    "save_figure",
+    "show_attention",
+    "show_image",
+    "upsample_attention",
+]
