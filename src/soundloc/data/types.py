@@ -30,7 +30,10 @@ class Annotation:
     Attributes:
         boxes: one entry per annotator, each a tuple of boxes ``(x1, y1, x2, y2)`` in integer
             pixel coordinates of a ``frame_size × frame_size`` frame, half-open (rows
-            ``y1:y2``, columns ``x1:x2``). An annotator's binary map is the union of their boxes.
+            ``y1:y2``, columns ``x1:x2``). The paper's annotator map ``b_j`` is the union of
+            annotator ``j``'s boxes; the community's evaluation code (LVS, the default of
+            :mod:`soundloc.metrics`) counts every box separately instead (the two differ only
+            where one annotator's boxes overlap; ``Protocol(box_union=True)`` gives the paper's).
         tags: one tag per annotator: ``"object"``, ``"ambient"`` or ``""`` (unknown).
         frame_size: side of the square frame the boxes live in (256 for Flickr-SoundNet).
     """
