@@ -43,6 +43,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
+from soundloc.config import ConfigMixin
 from soundloc.data.types import Batch, collate
 from soundloc.losses import attention_loss, sample_negatives, unsupervised_loss
 from soundloc.models import LocalizerOutput, SoundLocalizer, save_model
@@ -57,7 +58,7 @@ ValFn = Callable[[SoundLocalizer, Any], dict[str, float]]
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(ConfigMixin):
     """How to train (plain types only: ``asdict`` of it goes into saved models).
 
     Attributes:
@@ -139,17 +140,6 @@ class TrainConfig:
         base.update(overrides)
         return cls(**base)
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        """Rebuild from :meth:`to_dict`; unknown keys raise ``ValueError`` naming them."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValueError(f"train config has unknown keys {unknown}")
-        return cls(**d)
 
 
 def _derived_seed(seed: int, epoch: int, stream: int) -> int:

@@ -5,8 +5,12 @@
 - :mod:`soundloc.data.io`        - WAV (soundfile) and image (Pillow) reading/writing
 - :mod:`soundloc.data.dataset`   - :class:`AVDataset`, ground-truth attention on the model's grid
 - :mod:`soundloc.data.synthetic` - the procedurally generated audio-visual world
+- :mod:`soundloc.data.download`, :mod:`~soundloc.data.prepare`, :mod:`~soundloc.data.annotations`,
+  :mod:`~soundloc.data.leakage`, :mod:`~soundloc.data.cache` - getting and preparing real data
 """
+from soundloc.data.cache import PackedDataset
 from soundloc.data.dataset import AVDataset, annotation_attention, box_mask, grid_attention
+from soundloc.data.leakage import check_leakage, enforce_no_leakage
 from soundloc.data.types import ANNOTATION_FRAME, SAMPLE_RATE, Annotation, Batch, Sample, collate
 
 __all__ = [
@@ -15,9 +19,12 @@ __all__ = [
     "AVDataset",
     "Annotation",
     "Batch",
+    "PackedDataset",
     "Sample",
     "annotation_attention",
     "box_mask",
+    "check_leakage",
     "collate",
+    "enforce_no_leakage",
     "grid_attention",
 ]

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from soundloc.config import ConfigMixin
 from soundloc.models.attention import LocalizationModule
 from soundloc.models.sound import SAMPLE_RATE, SoundNet8, check_waveform, pad_waveform
 from soundloc.models.visual import SmallCNN, VGG16Features, check_image
@@ -36,7 +37,7 @@ _PADDINGS = (None, "repeat", "zeros")
 
 
 @dataclass
-class ModelConfig:
+class ModelConfig(ConfigMixin):
     """Everything needed to rebuild a :class:`SoundLocalizer` (plain types only, so that
     ``ModelConfig(**dataclasses.asdict(cfg)) == cfg`` and it stores in a checkpoint).
 
@@ -145,18 +146,6 @@ class ModelConfig:
         base.update(overrides)
         return cls(**base)
 
-    def to_dict(self) -> dict[str, Any]:
-        """``dataclasses.asdict(self)``."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
-        """Rebuild from :meth:`to_dict`; unknown keys raise ``ValueError`` naming them."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValueError(f"config has unknown keys {unknown}")
-        return cls(**d)
 
 
 @dataclass

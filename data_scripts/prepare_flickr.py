@@ -1,0 +1,16 @@
+#!/usr/bin/env python3
+"""Extract the middle frame and 20 s of mono 22,050 Hz audio from each video with ffmpeg, into the prepared layout.
+
+Same as `soundloc data prepare ...`; the logic lives in soundloc.data (see data_scripts/README.md).
+"""
+import sys
+from pathlib import Path
+
+try:
+    from soundloc.commands.data import script_main
+except ModuleNotFoundError:  # run from a checkout without `pip install -e .`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    from soundloc.commands.data import script_main
+
+if __name__ == "__main__":
+    sys.exit(script_main("prepare", description=__doc__.strip().splitlines()[0]))
