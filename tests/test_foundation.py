@@ -158,7 +158,8 @@ def test_notebook_first_cell_installs_only_in_colab(path: Path, monkeypatch: pyt
 def test_notebook_has_goals_summary_and_parameters(path: Path) -> None:
     nb = json.loads(path.read_text())
     text = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
-    assert re.search(r"^#+ .*(Learning goals|In this chapter)", text, flags=re.M | re.I), "no learning goals"
+    goals = r"(^#+ .*Learning goals)|(\{admonition\} Learning goals)"
+    assert re.search(goals, text, flags=re.M | re.I), "no learning goals"
     assert re.search(r"^#+ Summary", text, flags=re.M), "no summary"
     assert "```{exercise}" in text or ":::{exercise}" in text, "no exercises"
     tagged = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
