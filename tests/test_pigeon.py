@@ -1,0 +1,160 @@
+"""The pigeon experiment end to end at the tiny scale, and its attention-mass measurements."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from soundloc.pigeon import (
+    SCHEMES,
+    PigeonConfig,
+    attention_summary,
+    format_results,
+    load_results,
+    random_attention,
+    region_density,
+    region_mass,
+    run_pigeon,
+)
+
+KEYS = ("ciou_at_0.5", "auc", "attention_on_object", "attention_on_context", "object_density", "context_density")
+
+
+def test_region_mass_and_density_by_hand() -> None:
+    # 2x2 grid on a 4x4 image; the region is the top-left cell plus half of the top-right cell
+    att = torch.tensor([[[0.4, 0.3], [0.2, 0.1]]])
+    mask = torch.zeros(1, 4, 4)
+    mask[0, :2, :3] = 1
+    # cover: top-left 1, top-right 0.5 -> mass 0.4 + 0.15
+    assert torch.allclose(region_mass(att, mask), torch.tensor([0.55]))
+    # area fraction 6/16 -> density 0.55 / 0.375
+    assert torch.allclose(region_density(att, mask), torch.tensor([0.55 / 0.375]))
+    uniform = torch.full((1, 2, 2), 0.25)
+    assert torch.allclose(region_density(uniform, mask), torch.tensor([1.0]))
+    assert math.isnan(float(region_density(att, torch.zeros(1, 4, 4))[0]))
+    with pytest.raises(ValueError, match="multiple"):
+        region_mass(att, torch.zeros(1, 5, 5))
+
+
+def test_attention_summary_and_random_maps() -> None:
+    maps = random_attention(200, (8, 8), seed=1)
+    assert torch.allclose(maps.flatten(1).sum(1), torch.ones(200))
+    assert torch.equal(maps, random_attention(200, (8, 8), seed=1))
+    obj = torch.zeros(200, 64, 64)
+    obj[:, 16:48, 16:48] = 1
+    ctx = torch.zeros(200, 64, 64)
+    ctx[:, 48:, :] = 1
+    s = attention_summary(maps, obj, ctx)
+    # a random map's density is about 1 on any region; its mass is about the area fraction
+    assert abs(s["object_density"] - 1) < 0.05 and abs(s["context_density"] - 1) < 0.05
+    assert abs(s["attention_on_object"] - 0.25) < 0.02 and abs(s["context_area"] - 0.25) < 1e-6
+
+
+def test_config_presets_and_validation() -> None:
+    for scale in ("tiny", "smoke", "full"):
+        cfg = PigeonConfig.at_scale(scale)
+        mc = cfg.model_config()
+        assert mc.temperature == 0.1 and mc.image_size == cfg.world_config().image_size
+        assert PigeonConfig.from_dict(cfg.to_dict()) == cfg
+    full = PigeonConfig.at_scale("full")
+    assert full.world_config().image_size == 128 and full.n_train > PigeonConfig.at_scale("smoke").n_train
+    from soundloc.models import build_model
+
+    model = build_model(full.model_config())  # the GPU scale at least constructs
+    assert model.grid_size(128, 128) == (16, 16)
+    with pytest.raises(ValueError, match="scale"):
+        PigeonConfig.at_scale("huge")
+    with pytest.raises(ValueError, match="n_labelled"):
+        PigeonConfig.at_scale("tiny", n_labelled=10**6)
+    with pytest.raises(ValueError, match="context_p"):
+        PigeonConfig.at_scale("tiny", world={"context_p": 2.0})
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple:
+    out = tmp_path_factory.mktemp("pigeon")
+    cfg = PigeonConfig.at_scale("tiny", threads=2)
+    return out, run_pigeon(cfg, out, seed=0, progress=False)
+
+
+@pytest.mark.slow
+def test_tiny_run_writes_results_models_and_figures(tiny_run: tuple) -> None:
+    out, res = tiny_run
+    assert (out / "results.json").is_file()
+    assert (out / "attention.png").stat().st_size > 1000 and (out / "training_curves.png").stat().st_size > 1000
+    for scheme in SCHEMES:
+        assert (out / "models" / f"{scheme}.pt").is_file()
+    on_disk = load_results(out)
+    assert on_disk["seed"] == 0 and on_disk["scale"] == "tiny" and on_disk["temperature"] == 0.1
+    for name in (*SCHEMES, "random"):
+        row = on_disk["schemes"][name]
+        for key in KEYS:
+            assert key in row, (name, key)
+        assert 0 <= row["ciou_at_0.5"] <= 1 and 0 <= row["auc"] <= 1
+        assert 0 <= row["attention_on_object"] <= 1 and 0 <= row["attention_on_context"] <= 1
+        assert row["attention_on_object"] + row["attention_on_context"] <= 1 + 1e-6  # disjoint regions
+        # density = mass / area, both averaged per scene: bounded by 1 / smallest area
+        assert 0 <= row["object_density"] <= 1 / 0.24 and row["context_density"] >= 0
+    for key in ("version", "device", "date", "command", "timings", "config", "targets", "baselines"):
+        assert key in on_disk
+    assert set(on_disk["targets"]) == {
+        "unsupervised_context_density_above_object", "semi_supervised_ciou_gain_at_least_0.25",
+        "semi_supervised_object_density_above_context", "every_scheme_auc_above_random",
+    }
+    # the targets are computed from the table
+    u, s = on_disk["schemes"]["unsupervised"], on_disk["schemes"]["semi_supervised"]
+    assert on_disk["targets"]["unsupervised_context_density_above_object"] == (u["context_density"] > u["object_density"])
+    assert on_disk["targets"]["semi_supervised_ciou_gain_at_least_0.25"] == (s["ciou_at_0.5"] - u["ciou_at_0.5"] >= 0.25)
+    # the random row is the metrics module's random baseline
+    assert on_disk["schemes"]["random"]["auc"] == pytest.approx(on_disk["baselines"]["random"]["auc"])
+    assert "unsupervised" in format_results(on_disk)
+    json.dumps(on_disk, allow_nan=False)
+
+
+@pytest.mark.slow
+def test_saved_model_reproduces_its_row(tiny_run: tuple) -> None:
+    """The model file is the trained model: re-scoring it on the rebuilt test split gives its row."""
+    from soundloc.data.synthetic import SyntheticDataset, SyntheticWorld, world_splits
+    from soundloc.metrics import evaluate
+    from soundloc.models import load_model
+    from soundloc.train import predict_attention
+
+    out, res = tiny_run
+    cfg = PigeonConfig.from_dict(res["config"])
+    world = SyntheticWorld(cfg.world_config(), seed=res["seed"])
+    splits = world_splits(world, cfg.n_train + cfg.n_test, cfg.n_test, cfg.n_labelled)
+    test = SyntheticDataset(world, splits.test, labelled=False)
+    model = load_model(out / "models" / "semi_supervised.pt")
+    ids, maps = predict_attention(model, test)
+    ev = evaluate(maps, [test.scene(k).annotation for k in range(len(test))], baselines=False, per_annotator=False)
+    assert ev.success == pytest.approx(res["schemes"]["semi_supervised"]["ciou_at_0.5"])
+    assert ev.auc == pytest.approx(res["schemes"]["semi_supervised"]["auc"])
+
+
+@pytest.mark.slow
+def test_same_seed_same_numbers(tiny_run: tuple, tmp_path) -> None:
+    _, first = tiny_run
+    second = run_pigeon(PigeonConfig.at_scale("tiny", threads=2), tmp_path, seed=0, progress=False)
+    for name in (*SCHEMES, "random"):
+        for key in KEYS:
+            assert first["schemes"][name][key] == pytest.approx(second["schemes"][name][key], abs=1e-6), (name, key)
+
+
+def test_load_results_errors(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError):
+        load_results(tmp_path)
+    (tmp_path / "results.json").write_text("{not json")
+    with pytest.raises(ValueError, match="JSON"):
+        load_results(tmp_path)
+    (tmp_path / "results.json").write_text("{}")
+    with pytest.raises(ValueError, match="schemes"):
+        load_results(tmp_path)
+
+
+def test_pigeon_command_rejects_bad_overrides(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    from soundloc.cli import main
+
+    assert main(["pigeon", "--scale", "tiny", "--out", str(tmp_path), "--context-p", "1.5", "--quiet"]) == 2
+    assert "context_p" in capsys.readouterr().err
