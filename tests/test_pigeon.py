@@ -158,3 +158,47 @@ def test_pigeon_command_rejects_bad_overrides(tmp_path, capsys: pytest.CaptureFi
 
     assert main(["pigeon", "--scale", "tiny", "--out", str(tmp_path), "--context-p", "1.5", "--quiet"]) == 2
     assert "context_p" in capsys.readouterr().err
+
+
+def _fake_run(seed: int, unsup: tuple[float, float], ok: bool) -> dict:
+    row = lambda c, a, o, x: {"ciou_at_0.5": c, "auc": a, "object_density": o, "context_density": x}  # noqa: E731
+    return {
+        "seed": seed, "scale": "smoke",
+        "schemes": {
+            "unsupervised": row(0.05, 0.28, *unsup),
+            "supervised": row(0.99, 0.73, 2.2, 0.5),
+            "semi_supervised": row(0.99, 0.74, 2.0, 0.4),
+            "random": row(0.0, 0.29, 1.0, 1.0),
+        },
+        "targets": {"a": True, "b": ok},
+    }
+
+
+def test_summarize_averages_over_runs_by_hand() -> None:
+    from soundloc.pigeon import summarize
+
+    runs = [_fake_run(0, (0.6, 1.8), True), _fake_run(1, (1.0, 1.2), False)]
+    text = summarize(runs)
+    # unsupervised object density: mean of 0.6 and 1.0 = 0.8, population std = 0.2;
+    # context density: mean of 1.8 and 1.2 = 1.5, std = 0.3.
+    unsup_mean = next(l for l in text.splitlines() if l.strip().startswith("unsupervised") and "±" in l)
+    assert "0.800±0.200" in unsup_mean and "1.500±0.300" in unsup_mean
+    assert "seed 0: targets met 2/2" in text
+    assert "seed 1: targets met 1/2; not met: b" in text
+    with pytest.raises(ValueError, match="at least one run"):
+        summarize([])
+
+
+def test_plot_densities_bar_heights_are_means() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from soundloc.pigeon import plot_densities
+
+    runs = [_fake_run(0, (0.6, 1.8), True), _fake_run(1, (1.0, 1.2), False)]
+    fig = plot_densities(runs)
+    bars = fig.axes[0].patches
+    assert len(bars) == 8  # 4 schemes x (object, context)
+    heights = [round(b.get_height(), 6) for b in bars]
+    # object bars: unsupervised 0.8, supervised 2.2, semi 2.0, random 1.0; then context bars
+    assert heights == [0.8, 2.2, 2.0, 1.0, 1.5, 0.5, 0.4, 1.0]

@@ -70,3 +70,17 @@ def test_seed_everything_repeats_torch_and_numpy() -> None:
 def test_quick_mode_reads_environment(monkeypatch: pytest.MonkeyPatch, value: str, expected: bool) -> None:
     monkeypatch.setenv("SOUNDLOC_QUICK", value)
     assert quick_mode() is expected
+
+
+def test_read_json_names_the_file(tmp_path: Path) -> None:
+    from soundloc.utils import read_json
+
+    good = tmp_path / "good.json"
+    good.write_text('{"a": 1}')
+    assert read_json(good) == {"a": 1}
+    with pytest.raises(FileNotFoundError, match="missing.json: results file not found"):
+        read_json(tmp_path / "missing.json", "results file")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{oops")
+    with pytest.raises(ValueError, match="bad.json: not valid JSON"):
+        read_json(bad)

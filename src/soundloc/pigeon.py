@@ -71,7 +71,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-import json
 import math
 import os
 import platform
@@ -81,9 +80,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
+from soundloc.config import ConfigMixin
 from soundloc.data.synthetic import SyntheticDataset, SyntheticWorld, WorldConfig, world_splits
+from soundloc.utils import read_json
 
 #: The three learning schemes, in the paper's order (Table 1).
 SCHEMES = ("unsupervised", "supervised", "semi_supervised")
@@ -93,7 +95,7 @@ RESULTS_FILE = "results.json"
 
 
 @dataclass
-class PigeonConfig:
+class PigeonConfig(ConfigMixin):
     """Everything the pigeon experiment depends on (plain types; stored in ``results.json``).
 
     Attributes:
@@ -190,16 +192,6 @@ class PigeonConfig:
             lr=self.lr, weight_decay=self.weight_decay, device=self.device, seed=seed, progress=True,
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "PigeonConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValueError(f"PigeonConfig has no field(s) {unknown}")
-        return cls(**d)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -457,12 +449,7 @@ def load_results(out_dir: str | os.PathLike[str]) -> dict[str, Any]:
         FileNotFoundError: no results file; ValueError: not valid JSON or missing ``schemes``.
     """
     path = Path(out_dir) / RESULTS_FILE if Path(out_dir).is_dir() or not str(out_dir).endswith(".json") else Path(out_dir)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no pigeon results (run `soundloc pigeon --out {out_dir}`)")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+    data = read_json(path, f"pigeon results file (run `soundloc pigeon --out {out_dir}`)")
     if not isinstance(data, dict) or "schemes" not in data:
         raise ValueError(f"{path}: not a pigeon results file (no 'schemes')")
     return data
@@ -490,6 +477,65 @@ def format_results(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def summarize(runs: list[dict[str, Any]]) -> str:
+    """A plain-text table over several runs (e.g. seeds): one row per seed and scheme, then
+    the mean ± standard deviation over the runs, then which targets each run meets.
+
+    ``runs`` are :func:`load_results` / :func:`run_pigeon` dictionaries.
+    """
+    if not runs:
+        raise ValueError("summarize needs at least one run")
+    keys = ("ciou_at_0.5", "auc", "object_density", "context_density")
+    head = f"{'seed':>4}  {'scheme':<16}{'cIoU@0.5':>9}{'AUC':>7}{'dens obj':>10}{'dens ctx':>10}"
+    lines = [f"pigeon superstition, scale {runs[0].get('scale')}, {len(runs)} run(s)", head]
+    for r in runs:
+        for name in (*SCHEMES, "random"):
+            row = r["schemes"].get(name)
+            if row is not None:
+                lines.append(f"{r.get('seed')!s:>4}  {name:<16}" + "".join(
+                    f"{row[k]:>{w}.{d}f}" for k, w, d in zip(keys, (9, 7, 10, 10), (3, 3, 2, 2))))
+    lines.append("mean ± std over runs")
+    for name in (*SCHEMES, "random"):
+        vals = [[r["schemes"][name][k] for r in runs if name in r["schemes"]] for k in keys]
+        if not vals[0]:
+            continue
+        cells = "".join(f"  {np.mean(v):.3f}±{np.std(v):.3f}" for v in vals)
+        lines.append(f"      {name:<16}{cells}")
+    for r in runs:
+        met = [k for k, v in r.get("targets", {}).items() if v]
+        missed = [k for k, v in r.get("targets", {}).items() if not v]
+        lines.append(f"seed {r.get('seed')}: targets met {len(met)}/{len(met) + len(missed)}"
+                     + (f"; not met: {', '.join(missed)}" if missed else ""))
+    return "\n".join(lines)
+
+
+def plot_densities(runs: list[dict[str, Any]]) -> Any:
+    """Object and context attention densities per scheme over several runs (bars: mean; dots:
+    the individual runs; dashed line: chance = 1). Returns the matplotlib Figure."""
+    import matplotlib.pyplot as plt
+
+    if not runs:
+        raise ValueError("plot_densities needs at least one run")
+    names = [n for n in (*SCHEMES, "random") if all(n in r["schemes"] for r in runs)]
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    width = 0.38
+    for j, (key, label, colour) in enumerate(
+        (("object_density", "on the object", "tab:green"), ("context_density", "on the context", "tab:brown"))
+    ):
+        xs = np.arange(len(names)) + (j - 0.5) * width
+        vals = np.array([[r["schemes"][n][key] for n in names] for r in runs])
+        ax.bar(xs, vals.mean(0), width, label=label, color=colour, alpha=0.8)
+        for row in vals:
+            ax.plot(xs, row, "k.", ms=5)
+    ax.axhline(1.0, color="k", ls="--", lw=1)
+    ax.set_xticks(np.arange(len(names)), [n.replace("_", "-") for n in names])
+    ax.set_ylabel("attention density (1 = chance)")
+    ax.set_title(f"where attention goes ({len(runs)} seed(s); dots: single seeds)")
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    return fig
+
+
 __all__ = [
     "PigeonConfig",
     "SCALES",
@@ -497,8 +543,10 @@ __all__ = [
     "attention_summary",
     "format_results",
     "load_results",
+    "plot_densities",
     "random_attention",
     "region_density",
     "region_mass",
     "run_pigeon",
+    "summarize",
 ]

@@ -86,3 +86,19 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> None:
 def quick_mode() -> bool:
     """True when ``SOUNDLOC_QUICK`` is set to a true value (chapters shrink their runs)."""
     return os.environ.get("SOUNDLOC_QUICK", "").strip().lower() not in {"", "0", "false", "no"}
+
+
+def read_json(path: str | os.PathLike[str], what: str = "JSON file") -> Any:
+    """Read a JSON file; errors name the file.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist (the message says which ``what`` is missing).
+        ValueError: the file is not valid JSON.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: {what} not found")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from exc

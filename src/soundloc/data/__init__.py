@@ -11,6 +11,7 @@
 from soundloc.data.cache import PackedDataset
 from soundloc.data.dataset import AVDataset, annotation_attention, box_mask, grid_attention
 from soundloc.data.leakage import check_leakage, enforce_no_leakage
+from soundloc.data.synthetic import SyntheticDataset, SyntheticWorld, WorldConfig, write_world
 from soundloc.data.types import ANNOTATION_FRAME, SAMPLE_RATE, Annotation, Batch, Sample, collate
 
 __all__ = [
@@ -21,10 +22,14 @@ __all__ = [
     "Batch",
     "PackedDataset",
     "Sample",
+    "SyntheticDataset",
+    "SyntheticWorld",
+    "WorldConfig",
     "annotation_attention",
     "box_mask",
     "check_leakage",
     "collate",
     "enforce_no_leakage",
     "grid_attention",
+    "write_world",
 ]

@@ -28,7 +28,6 @@ the page cache.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import tempfile
@@ -45,7 +44,7 @@ from soundloc.data import io
 from soundloc.data.dataset import AVDataset
 from soundloc.data.layout import read_index
 from soundloc.data.types import SAMPLE_RATE
-from soundloc.utils import write_json
+from soundloc.utils import read_json, write_json
 
 CACHE_VERSION = 1
 INDEX_NAME = "index.json"
@@ -240,12 +239,10 @@ def build_cache(
 
 def read_cache_index(cache_dir: str | os.PathLike[str]) -> dict[str, Any]:
     path = Path(cache_dir) / INDEX_NAME
-    if not path.is_file():
-        raise CacheError(f"{path}: no cache index")
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise CacheError(f"{path}: not valid JSON ({exc})") from exc
+        doc = read_json(path, "cache index")
+    except (FileNotFoundError, ValueError) as exc:
+        raise CacheError(f"no cache index: {exc}") from exc
     if doc.get("version") != CACHE_VERSION:
         raise CacheError(f"{path}: cache version {doc.get('version')!r}, expected {CACHE_VERSION}")
     return doc

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from soundloc.data.types import ANNOTATION_FRAME, Annotation
-from soundloc.utils import atomic_open
+from soundloc.utils import atomic_open, read_json
 
 INDEX_FILE = "index.csv"
 ANNOTATIONS_FILE = "annotations.json"
@@ -89,12 +89,7 @@ def read_annotations(path: str | os.PathLike[str]) -> dict[str, Annotation]:
         ValueError: the JSON is malformed or an item lacks boxes (the message names the id).
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: annotations file not found")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+    data = read_json(path, "annotations file")
     if not isinstance(data, dict) or not isinstance(data.get("items"), dict):
         raise ValueError(f"{path}: expected an object with an 'items' mapping")
     frame = data.get("frame_size", ANNOTATION_FRAME)

@@ -77,6 +77,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from soundloc.config import ConfigMixin
 from soundloc.data.dataset import GridT, annotation_attention
 from soundloc.data.types import ANNOTATION_FRAME, SAMPLE_RATE, Annotation, BoxT, Sample
 
@@ -89,7 +90,7 @@ KINDS = ("object", "ambient", "offscreen")
 
 
 @dataclass
-class WorldConfig:
+class WorldConfig(ConfigMixin):
     """The knobs of the synthetic world (see the module docstring for what they mean).
 
     Attributes:
@@ -187,17 +188,6 @@ class WorldConfig:
         """Samples per clip."""
         return int(round(self.clip_seconds * self.sample_rate))
 
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "WorldConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValueError(f"WorldConfig has no field(s) {unknown}")
-        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()})
 
 
 # ---------------------------------------------------------------------------------------------
