@@ -161,7 +161,11 @@ def test_pigeon_command_rejects_bad_overrides(tmp_path, capsys: pytest.CaptureFi
 
 
 def _fake_run(seed: int, unsup: tuple[float, float], ok: bool) -> dict:
-    row = lambda c, a, o, x: {"ciou_at_0.5": c, "auc": a, "object_density": o, "context_density": x}  # noqa: E731
+    def row(c: float, a: float, o: float, x: float) -> dict:
+        # masses = density x area fraction (object 0.4, context 0.2 of the frame)
+        return {"ciou_at_0.5": c, "auc": a, "object_density": o, "context_density": x,
+                "attention_on_object": 0.4 * o, "attention_on_context": 0.2 * x}
+
     return {
         "seed": seed, "scale": "smoke",
         "schemes": {
@@ -202,3 +206,15 @@ def test_plot_densities_bar_heights_are_means() -> None:
     heights = [round(b.get_height(), 6) for b in bars]
     # object bars: unsupervised 0.8, supervised 2.2, semi 2.0, random 1.0; then context bars
     assert heights == [0.8, 2.2, 2.0, 1.0, 1.5, 0.5, 0.4, 1.0]
+
+
+def test_printed_tables_show_the_kept_pixel_baselines() -> None:
+    from soundloc.pigeon import format_results, summarize
+
+    run = _fake_run(0, (0.6, 1.8), True)
+    run["baselines"] = {"whole image": {"success": 0.125, "auc": 0.4}, "centre prior": {"success": 0.66, "auc": 0.55}}
+    for text in (format_results(run), summarize([run])):
+        whole = next(l for l in text.splitlines() if "whole image" in l)
+        centre = next(l for l in text.splitlines() if "centre prior" in l)
+        assert "0.125" in whole and "0.400" in whole
+        assert "0.660" in centre and "0.550" in centre

@@ -92,6 +92,8 @@ SCHEMES = ("unsupervised", "supervised", "semi_supervised")
 #: Named scales of :meth:`PigeonConfig.at_scale`.
 SCALES = ("tiny", "smoke", "full")
 RESULTS_FILE = "results.json"
+#: Baselines printed beside the schemes (besides random maps, which has its own row).
+PRINTED_BASELINES = ("whole image", "centre prior")
 
 
 @dataclass
@@ -472,6 +474,10 @@ def format_results(results: dict[str, Any]) -> str:
             f"{r['attention_on_context']:>10.3f}{r['object_density']:>10.2f}{r['context_density']:>10.2f}"
             f"{(f'{secs:.0f}' if secs is not None else '-'):>9}"
         )
+    for name in PRINTED_BASELINES:
+        b = results.get("baselines", {}).get(name)
+        if b is not None:
+            lines.append(f"{name:<16}{b['success']:>9.3f}{b['auc']:>7.3f}{'(no attention map: a kept-pixel baseline)':>50}")
     for k, v in results.get("targets", {}).items():
         lines.append(f"  target {k}: {'met' if v else 'NOT met'}")
     return "\n".join(lines)
@@ -494,6 +500,11 @@ def summarize(runs: list[dict[str, Any]]) -> str:
             if row is not None:
                 lines.append(f"{r.get('seed')!s:>4}  {name:<16}" + "".join(
                     f"{row[k]:>{w}.{d}f}" for k, w, d in zip(keys, (9, 7, 10, 10), (3, 3, 2, 2))))
+    for r in runs:
+        for name in PRINTED_BASELINES:
+            b = r.get("baselines", {}).get(name)
+            if b is not None:
+                lines.append(f"{r.get('seed')!s:>4}  {name:<16}{b['success']:>9.3f}{b['auc']:>7.3f}")
     lines.append("mean ± std over runs")
     for name in (*SCHEMES, "random"):
         vals = [[r["schemes"][name][k] for r in runs if name in r["schemes"]] for k in keys]
