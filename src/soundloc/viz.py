@@ -159,23 +159,16 @@ def show_attention(
 
     Returns the axes; ``ax.images[0]`` is the frame and ``ax.images[1]`` the ``[H, W]`` overlay.
     """
-    import matplotlib.pyplot as plt
-
     img = _check_image(image)
     if not 0 <= alpha <= 1:
         raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
     h, w = img.shape[1:]
     up = upsample_attention(attention, (h, w), normalize=normalize)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(3, 3))
-    ax.imshow(_image_array(img), interpolation="nearest")
+    ax = show_image(img, ax=ax, title=title)
     kwargs = {"vmin": 0.0, "vmax": 1.0} if normalize else {}
     ax.imshow(up.numpy(), cmap=cmap, alpha=alpha, interpolation="nearest", **kwargs)
     if boxes is not None:
         draw_boxes(ax, boxes, (h, w), frame_size)
-    ax.set_axis_off()
-    if title:
-        ax.set_title(title, fontsize=9)
     return ax
 
 
