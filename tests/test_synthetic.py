@@ -9,7 +9,6 @@ import torch
 
 from soundloc.data import AVDataset, annotation_attention
 from soundloc.data.synthetic import (
-    KINDS,
     SHAPES,
     SyntheticDataset,
     SyntheticWorld,
@@ -296,6 +295,3 @@ def test_synth_command_writes_a_loadable_folder(tmp_path) -> None:
     assert len(ds) == 6 and ds[0].extras["label"] == SyntheticWorld(WorldConfig(clip_seconds=0.25), 1).scene(0).label
     assert main(["synth", "--out", str(tmp_path / "bad"), "--n", "4", "--classes", "1", "--quiet"]) == 2
 
-
-def test_kinds_constant() -> None:
-    assert KINDS == ("object", "ambient", "offscreen")
