@@ -1,7 +1,9 @@
 """Linear probes on frozen SmallCNN features of the pigeon world's test scenes (seed's world):
 object class from features pooled over the object's box, band class from features pooled over
 the band outside the box. Compares pretrained weights with a random-init SmallCNN."""
-import sys, torch, numpy as np
+import sys
+
+import torch
 from torch import nn
 from soundloc.data.synthetic import SyntheticWorld, WorldConfig
 from soundloc.models import SmallCNN
