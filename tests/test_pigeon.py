@@ -218,3 +218,20 @@ def test_printed_tables_show_the_kept_pixel_baselines() -> None:
         centre = next(l for l in text.splitlines() if "centre prior" in l)
         assert "0.125" in whole and "0.400" in whole
         assert "0.660" in centre and "0.550" in centre
+
+
+def test_command_scales_match_the_library() -> None:
+    # The command lists the scales itself so that `soundloc --help` imports no torch; they must
+    # stay the library's.
+    from soundloc.commands import pigeon as command
+    from soundloc.pigeon import SCALES
+
+    assert command.SCALES == SCALES
+    for scale in SCALES:
+        assert pigeon_config_builds(scale)
+
+
+def pigeon_config_builds(scale: str) -> bool:
+    from soundloc.pigeon import PigeonConfig
+
+    return PigeonConfig.at_scale(scale).scale == scale
