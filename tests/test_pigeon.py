@@ -235,3 +235,96 @@ def pigeon_config_builds(scale: str) -> bool:
     from soundloc.pigeon import PigeonConfig
 
     return PigeonConfig.at_scale(scale).scale == scale
+
+
+@pytest.mark.slow
+def test_frozen_visual_stream_is_the_pretrained_one(tiny_run: tuple) -> None:
+    """Every scheme's visual stream equals the pretrained stream after training (frozen, BN too)."""
+    from soundloc.models import load_model
+
+    out, res = tiny_run
+    assert res["visual_pretraining"]["test_accuracy"] > 0.25  # above chance (4 classes)
+    assert res["visual_stream"].startswith("pretrained") and "frozen" in res["visual_stream"]
+    pre = torch.load(out / "models" / "visual_pretrained.pt", weights_only=True)["state_dict"]
+    for scheme in SCHEMES:
+        state = load_model(out / "models" / f"{scheme}.pt").visual.state_dict()
+        assert state.keys() == pre.keys()
+        for k in pre:
+            assert torch.equal(state[k], pre[k]), (scheme, k)
+
+
+def _small(**kw) -> PigeonConfig:
+    base = dict(n_train=64, n_labelled=16, n_test=24, epochs=1, threads=1, random_repeats=1, n_figure_examples=1,
+                visual_pretraining={"n_train": 64, "n_test": 16, "epochs": 1, "batch_size": 16})
+    return PigeonConfig.at_scale("tiny", **{**base, **kw})
+
+
+def test_pretrain_cache_reuses_an_identical_pretraining(tmp_path) -> None:
+    cache = tmp_path / "cache"
+    first = run_pigeon(_small(pretrain_cache=str(cache)), tmp_path / "a", seed=2, progress=False)
+    files = list(cache.glob("visual_*.pt"))
+    assert len(files) == 1 and "reused_from" not in first["visual_pretraining"]
+    second = run_pigeon(_small(pretrain_cache=str(cache)), tmp_path / "b", seed=2, progress=False)
+    assert second["visual_pretraining"]["reused_from"] == str(files[0])
+    for name in SCHEMES:
+        for key in KEYS:
+            assert first["schemes"][name][key] == pytest.approx(second["schemes"][name][key], abs=1e-6)
+    # anything the pretraining depends on gives another entry; the world's off-screen rate does not
+    run_pigeon(_small(pretrain_cache=str(cache), world={"clip_seconds": 0.5, "offscreen_p": 0.3}),
+               tmp_path / "c", seed=2, progress=False)
+    assert len(list(cache.glob("visual_*.pt"))) == 1
+    run_pigeon(_small(pretrain_cache=str(cache)), tmp_path / "d", seed=3, progress=False)
+    assert len(list(cache.glob("visual_*.pt"))) == 2
+
+
+def test_from_scratch_trains_the_visual_stream(tmp_path) -> None:
+    cfg = _small(visual_pretraining=None, model={"temperature": 0.1, "visual_width": 16, "freeze_visual": False})
+    res = run_pigeon(cfg, tmp_path, seed=0, progress=False)
+    assert res["visual_pretraining"] is None and res["visual_stream"] == "from scratch"
+    assert not (tmp_path / "models" / "visual_pretrained.pt").exists()
+    assert "pretrain_visual" not in res["timings"]
+
+
+def test_pigeon_command_visual_stream_options(tmp_path, monkeypatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import soundloc.pigeon as pigeon
+    from soundloc.cli import main
+
+    seen: list[PigeonConfig] = []
+
+    def fake_run(config, out_dir, seed=0, command=None, progress=True):
+        seen.append(config)
+        return _fake_run(seed, (1.0, 1.0), True)
+
+    monkeypatch.setattr(pigeon, "run_pigeon", fake_run)
+    assert main(["pigeon", "--scale", "smoke", "--out", str(tmp_path), "--quiet"]) == 0
+    assert seen[-1].visual_pretraining == {} and seen[-1].model["freeze_visual"] is True
+    assert main(["pigeon", "--scale", "smoke", "--out", str(tmp_path), "--from-scratch", "--quiet"]) == 0
+    assert seen[-1].visual_pretraining is None and seen[-1].model["freeze_visual"] is False
+    assert seen[-1].model["temperature"] == 0.1
+    assert main(["pigeon", "--scale", "smoke", "--out", str(tmp_path), "--pretrain-context-p", "0.25",
+                 "--workers", "3", "--pretrain-cache", str(tmp_path / "c"), "--quiet"]) == 0
+    cfg = seen[-1]
+    assert cfg.visual_pretraining == {"world": {"context_p": 0.25}} and cfg.workers == 3
+    assert cfg.pretrain_config().world_config(cfg.world_config()).context_p == 0.25
+    assert cfg.pretrain_config().workers == 3 and cfg.pretrain_cache == str(tmp_path / "c")
+    capsys.readouterr()
+    assert main(["pigeon", "--scale", "smoke", "--out", str(tmp_path), "--from-scratch",
+                 "--pretrain-context-p", "0.25"]) == 2
+    assert "exclude" in capsys.readouterr().err
+    assert main(["pigeon", "--scale", "smoke", "--out", str(tmp_path), "--fine-tune-visual", "--temperature", "0.2"]) == 0
+    assert seen[-1].visual_pretraining == {} and seen[-1].model == {"temperature": 0.2, "freeze_visual": False}
+
+
+def test_compare_setups_by_hand() -> None:
+    from soundloc.pigeon import compare
+
+    a = [_fake_run(0, (0.6, 1.8), True), _fake_run(1, (1.0, 1.2), False)]
+    b = [_fake_run(0, (1.5, 0.5), True)]
+    text = compare({"setup A": a, "setup B": b})
+    row_a = next(l for l in text.splitlines() if l.startswith("setup A"))
+    # unsupervised densities: means (0.6 + 1.0) / 2 = 0.80 and (1.8 + 1.2) / 2 = 1.50; AUC 0.280;
+    # random 0.290; semi gain 0.99 - 0.05 = +0.94
+    assert row_a.split()[2:] == ["2", "0.80", "1.50", "0.280", "0.290", "+0.94"]
+    assert "setup A: a: 2/2; b: 1/2" in text and "setup B: a: 1/1; b: 1/1" in text
+    with pytest.raises(ValueError):
+        compare({"empty": []})

@@ -108,7 +108,11 @@ class PigeonConfig(ConfigMixin):
             schemes may use (the first ``n_labelled`` annotated training scenes).
         n_test: held-out scenes (the annotated ones among them are the test set).
         model: :class:`~soundloc.models.ModelConfig` fields on top of ``ModelConfig.cpu()``
-            (``temperature`` 0.1: see the module docstring).
+            (``temperature`` 0.1 and ``freeze_visual``: see the module docstring).
+        visual_pretraining: :class:`~soundloc.pretrain.PretrainConfig` fields: the visual
+            stream is first pretrained as an image classifier on a world of another seed
+            (:func:`soundloc.pretrain.pretrain_visual`), then every scheme starts from it;
+            ``None`` trains the visual stream from scratch with the rest of the model.
         epochs: epochs of every scheme (the same budget for all three).
         batch_size, lr, weight_decay, optimizer: as :class:`~soundloc.train.TrainConfig`.
         annotator: how L_S's ground truth is drawn (``"random"``: one annotator per step, as
@@ -117,6 +121,12 @@ class PigeonConfig(ConfigMixin):
         random_repeats: draws of the random baseline.
         device: ``None`` = GPU when visible, else CPU.
         threads: torch CPU threads (``None`` leaves torch's default).
+        workers: processes that render the world's scenes (0: in this process; the result
+            does not depend on it).
+        pretrain_cache: a folder where pretrained visual streams are kept and reused by any
+            later run whose pretraining would be identical (same pretraining world and seed,
+            same pretraining config, same visual network), as ImageNet weights are downloaded
+            once; ``None``: always pretrain.
     """
 
     scale: str = "smoke"
@@ -124,7 +134,8 @@ class PigeonConfig(ConfigMixin):
     n_train: int = 3000
     n_labelled: int = 300
     n_test: int = 300
-    model: dict[str, Any] = field(default_factory=lambda: {"temperature": 0.1})
+    model: dict[str, Any] = field(default_factory=lambda: {"temperature": 0.1, "freeze_visual": True})
+    visual_pretraining: dict[str, Any] | None = field(default_factory=dict)
     epochs: int = 8
     batch_size: int = 32
     lr: float = 1e-3
@@ -135,6 +146,8 @@ class PigeonConfig(ConfigMixin):
     random_repeats: int = 10
     device: str | None = None
     threads: int | None = None
+    workers: int = 0
+    pretrain_cache: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("n_train", "n_test", "epochs", "batch_size", "n_figure_examples", "random_repeats"):
@@ -147,8 +160,11 @@ class PigeonConfig(ConfigMixin):
             raise ValueError(f"n_labelled ({self.n_labelled}) must be >= batch_size ({self.batch_size}) for the supervised scheme")
         if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
             raise ValueError(f"threads must be None or a positive int, got {self.threads!r}")
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 0:
+            raise ValueError(f"workers must be an int >= 0, got {self.workers!r}")
         self.world_config()  # validates
         self.model_config()
+        self.pretrain_config()
 
     @classmethod
     def at_scale(cls, scale: str, **overrides: Any) -> "PigeonConfig":
@@ -156,17 +172,22 @@ class PigeonConfig(ConfigMixin):
         presets: dict[str, dict[str, Any]] = {
             # tests and quick chapter runs: small world, one short training per scheme
             "tiny": dict(n_train=240, n_labelled=48, n_test=48, epochs=2, batch_size=16,
-                         world={"clip_seconds": 0.5}, model={"temperature": 0.1, "visual_width": 16},
+                         world={"clip_seconds": 0.5},
+                         model={"temperature": 0.1, "visual_width": 16, "freeze_visual": True},
+                         visual_pretraining={"n_train": 480, "n_test": 96, "epochs": 2, "batch_size": 32},
                          n_figure_examples=3, random_repeats=3),
             # the CPU scale of the issue (2 cores): what the book's table reports
             "smoke": dict(n_train=3000, n_labelled=300, n_test=300, epochs=8, batch_size=32,
-                          world={"clip_seconds": 0.5}, model={"temperature": 0.1}),
+                          world={"clip_seconds": 0.5}, model={"temperature": 0.1, "freeze_visual": True},
+                          visual_pretraining={}),
             # GPU-sized: 128x128 images (16x16 grid), wider networks, more data and epochs
             "full": dict(
                 n_train=20000, n_labelled=2500, n_test=500, epochs=20, batch_size=64, lr=3e-4,
                 world={"image_size": 128, "num_classes": 8, "clip_seconds": 1.0},
                 model={"temperature": 0.1, "image_size": 128, "visual_width": 64, "visual_dim": 256,
-                       "sound_width": 0.5, "sound_dim": 256, "sound_hidden": 256, "visual_hidden": 256},
+                       "sound_width": 0.5, "sound_dim": 256, "sound_hidden": 256, "visual_hidden": 256,
+                       "freeze_visual": True},
+                visual_pretraining={"n_train": 20000, "n_test": 2000, "epochs": 8, "batch_size": 128},
             ),
         }
         if scale not in presets:
@@ -186,12 +207,25 @@ class PigeonConfig(ConfigMixin):
         base.update(self.model)
         return ModelConfig.cpu(**base)
 
+    def pretrain_config(self) -> Any:
+        """The :class:`~soundloc.pretrain.PretrainConfig`, or ``None`` (from scratch)."""
+        if self.visual_pretraining is None:
+            return None
+        from soundloc.pretrain import PretrainConfig
+
+        if not isinstance(self.visual_pretraining, dict):
+            raise TypeError(f"visual_pretraining must be a dict of PretrainConfig fields or None, "
+                            f"got {type(self.visual_pretraining).__name__}")
+        kw = {"workers": self.workers, **self.visual_pretraining}
+        return PretrainConfig.from_dict(kw)
+
     def train_config(self, scheme: str, seed: int) -> Any:
         from soundloc.train import TrainConfig
 
         return TrainConfig(
             scheme=scheme, epochs=self.epochs, batch_size=self.batch_size, optimizer=self.optimizer,
             lr=self.lr, weight_decay=self.weight_decay, device=self.device, seed=seed, progress=True,
+            num_workers=self.workers,
         )
 
 
@@ -316,13 +350,45 @@ def run_pigeon(
     splits = world_splits(world, n_total, config.n_test, config.n_labelled)
     base = SyntheticDataset(world, splits.train, grid=grid, annotator=config.annotator, labelled=splits.labelled, seed=seed)
     t0 = time.perf_counter()
-    from tqdm.auto import tqdm
-
-    for k in tqdm(range(len(base)), desc="generating the world", disable=not progress, leave=False):
-        base.scene(k)
+    base.subset(list(splits.train) + list(splits.test)).prefetch(config.workers, progress, "generating the world")
     test_set = base.subset(splits.test, labelled=False, grid=None)
     test_scenes = [test_set.scene(k) for k in range(len(test_set))]
     timings: dict[str, float] = {"generate_world": time.perf_counter() - t0}
+
+    # --- the visual stream, pretrained once as an image classifier (the paper's ImageNet VGG16)
+    pretraining = None
+    visual_state: dict[str, torch.Tensor] | None = None
+    (out / "models").mkdir(exist_ok=True)
+    pre_cfg = config.pretrain_config()
+    if pre_cfg is not None:
+        from soundloc.pretrain import pretrain_visual
+        from soundloc.utils import atomic_path
+
+        t0 = time.perf_counter()
+        key = _pretrain_key(pre_cfg, world.config, model_cfg, seed)
+        cached = Path(config.pretrain_cache) / f"visual_{key}.pt" if config.pretrain_cache else None
+        if cached is not None and cached.is_file():
+            saved = torch.load(cached, map_location="cpu", weights_only=True)
+            visual_state, pretraining = saved["state_dict"], dict(saved["pretraining"], reused_from=str(cached))
+        else:
+            seed_everything(seed)  # the same initial visual weights as the schemes' models
+            visual = build_model(model_cfg).visual
+            visual.frozen = False
+            for p in visual.parameters():
+                p.requires_grad_(True)
+            pretraining = pretrain_visual(visual, world.config, pre_cfg, seed=seed, device=device, progress=progress)
+            pretraining["key"] = key
+            visual_state = {k: v.detach().cpu().clone() for k, v in visual.state_dict().items()}
+            del visual
+            if cached is not None:
+                with atomic_path(cached) as tmp:
+                    torch.save({"state_dict": visual_state, "pretraining": pretraining}, tmp)
+        timings["pretrain_visual"] = time.perf_counter() - t0
+        with atomic_path(out / "models" / "visual_pretrained.pt") as tmp:
+            torch.save({"state_dict": visual_state, "pretraining": pretraining}, tmp)
+        if progress:
+            print(f"[pigeon seed {seed}] visual stream pretrained: held-out accuracy "
+                  f"{pretraining['test_accuracy']:.3f} ({timings['pretrain_visual']:.0f} s)", file=sys.stderr)
     unlabelled = base.subset(splits.train, labelled=False)
 
     annotations = [s.annotation for s in test_scenes]
@@ -335,10 +401,11 @@ def run_pigeon(
     maps_by_scheme: dict[str, torch.Tensor] = {}
     histories: dict[str, list[dict[str, Any]]] = {}
     evaluation = None
-    (out / "models").mkdir(exist_ok=True)
     for scheme in SCHEMES:
         seed_everything(seed)  # the same initial weights for every scheme
         model = build_model(model_cfg)
+        if visual_state is not None:
+            model.visual.load_state_dict(visual_state)
         train_cfg = dataclasses.replace(config.train_config(scheme, seed), device=device, progress=progress)
         data = unlabelled if scheme == "unsupervised" else base
         t0 = time.perf_counter()
@@ -395,6 +462,8 @@ def run_pigeon(
         "world_config": world.config.to_dict(),
         "model_config": model_cfg.to_dict(),
         "temperature": model_cfg.temperature,
+        "visual_stream": _visual_stream_label(model_cfg, pretraining),
+        "visual_pretraining": pretraining,
         "grid": list(grid),
         "protocol": evaluation.protocol.describe() if evaluation else None,
         "test": {"n": len(test_scenes), "object": kinds.count("object"), "ambient": kinds.count("ambient"),
@@ -413,6 +482,29 @@ def run_pigeon(
     _write_figures(out, test_scenes, maps_by_scheme, histories, config.n_figure_examples)
     write_json(out / RESULTS_FILE, _json_safe(results))
     return results
+
+
+def _pretrain_key(pre_cfg: Any, world_config: WorldConfig, model_cfg: Any, seed: int) -> str:
+    """A digest of everything a pretrained visual stream depends on (not ``workers``)."""
+    import hashlib
+    import json
+
+    visual = {k: getattr(model_cfg, k) for k in ("visual_backbone", "visual_width", "visual_dim", "visual_stride",
+                                                  "normalize_image", "pretrained")}
+    pre = {k: v for k, v in pre_cfg.to_dict().items() if k != "workers"}
+    blob = json.dumps({"pretrain": pre, "world": pre_cfg.world_config(world_config).to_dict(),
+                       "world_seed": seed + pre_cfg.world_seed_offset, "seed": seed, "visual": visual,
+                       "torch": torch.__version__.split("+")[0]}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _visual_stream_label(model_cfg: Any, pretraining: dict[str, Any] | None) -> str:
+    """A short description of the visual stream, for tables."""
+    if pretraining is None:
+        return "from scratch" + (" (frozen: random features)" if model_cfg.freeze_visual else "")
+    p = pretraining["world_config"]["context_p"]
+    how = "frozen" if model_cfg.freeze_visual else "fine-tuned"
+    return f"pretrained (context_p {p:g}), {how}"
 
 
 def _json_safe(obj: Any) -> Any:
@@ -520,6 +612,36 @@ def summarize(runs: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def compare(groups: dict[str, list[dict[str, Any]]]) -> str:
+    """A plain-text table comparing setups (e.g. visual streams), each over several seeds.
+
+    For every group: the unsupervised model's mean object and context densities and AUC, the
+    random baseline's mean AUC, the semi-supervised cIoU@0.5 gain over the unsupervised model,
+    and, per target, on how many of the group's runs it holds.
+    """
+    if not groups or any(not runs for runs in groups.values()):
+        raise ValueError("compare needs at least one group, each with at least one run")
+    names = list(next(iter(groups.values()))[0].get("targets", {}))
+    head = (f"{'setup':<34}{'runs':>5}{'unsup dens obj':>16}{'unsup dens ctx':>16}{'unsup AUC':>11}"
+            f"{'random AUC':>12}{'semi gain':>11}")
+    lines = [head]
+    for label, runs in groups.items():
+        u = [r["schemes"]["unsupervised"] for r in runs]
+        s_ = [r["schemes"]["semi_supervised"] for r in runs]
+        rnd = [r["schemes"]["random"]["auc"] for r in runs]
+        gain = [b["ciou_at_0.5"] - a["ciou_at_0.5"] for a, b in zip(u, s_)]
+        lines.append(
+            f"{label:<34}{len(runs):>5}{np.mean([x['object_density'] for x in u]):>16.2f}"
+            f"{np.mean([x['context_density'] for x in u]):>16.2f}{np.mean([x['auc'] for x in u]):>11.3f}"
+            f"{np.mean(rnd):>12.3f}{np.mean(gain):>+11.2f}"
+        )
+    lines.append("targets held (runs of each setup)")
+    for label, runs in groups.items():
+        held = [f"{k}: {sum(bool(r.get('targets', {}).get(k)) for r in runs)}/{len(runs)}" for k in names]
+        lines.append(f"  {label}: " + "; ".join(held))
+    return "\n".join(lines)
+
+
 def plot_densities(runs: list[dict[str, Any]]) -> Any:
     """Object and context attention densities per scheme over several runs (bars: mean; dots:
     the individual runs; dashed line: chance = 1). Returns the matplotlib Figure."""
@@ -552,6 +674,7 @@ __all__ = [
     "SCALES",
     "SCHEMES",
     "attention_summary",
+    "compare",
     "format_results",
     "load_results",
     "plot_densities",

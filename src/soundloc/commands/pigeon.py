@@ -34,6 +34,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="softmax temperature of the attention (the scales use 0.1; the paper's is 1)")
     parser.add_argument("--context-p", type=float, default=None,
                         help="probability that the context shows the sounding class (default 0.9)")
+    parser.add_argument("--from-scratch", action="store_true",
+                        help="train the visual stream from scratch with the rest of the model, instead of "
+                             "pretraining it as an image classifier and freezing it (the paper's setup, the default)")
+    parser.add_argument("--fine-tune-visual", action="store_true",
+                        help="pretrain the visual stream, then train it with the rest of the model instead of freezing it")
+    parser.add_argument("--pretrain-context-p", type=float, default=None,
+                        help="context_p of the pretraining images (default: the world's own; 1/K = uninformative context)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="processes that render the world (default 0: none; results do not depend on it)")
+    parser.add_argument("--pretrain-cache", default=None,
+                        help="folder where pretrained visual streams are kept and reused by identical pretrainings")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -47,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     overrides = {
         "epochs": args.epochs, "n_train": args.n_train, "n_labelled": args.n_labelled, "n_test": args.n_test,
         "batch_size": args.batch_size, "lr": args.lr, "device": args.device, "threads": args.threads,
+        "workers": args.workers, "pretrain_cache": args.pretrain_cache,
     }
     base = PigeonConfig.at_scale(args.scale)
     kw = {k: v for k, v in overrides.items() if v is not None}
@@ -54,6 +66,18 @@ def run(args: argparse.Namespace) -> int:
         kw["model"] = {**base.model, "temperature": args.temperature}
     if args.context_p is not None:
         kw["world"] = {**base.world, "context_p": args.context_p}
+    if args.from_scratch and (args.pretrain_context_p is not None or args.fine_tune_visual):
+        print("soundloc pigeon: --from-scratch excludes --pretrain-context-p and --fine-tune-visual", file=sys.stderr)
+        return 2
+    if args.fine_tune_visual:
+        kw["model"] = {**kw.get("model", base.model), "freeze_visual": False}
+    if args.from_scratch:
+        kw["visual_pretraining"] = None
+        kw["model"] = {**kw.get("model", base.model), "freeze_visual": False}
+    elif args.pretrain_context_p is not None:
+        pre = dict(base.visual_pretraining or {})
+        pre["world"] = {**pre.get("world", {}), "context_p": args.pretrain_context_p}
+        kw["visual_pretraining"] = pre
     try:
         config = PigeonConfig.at_scale(args.scale, **kw)
     except (TypeError, ValueError) as exc:

@@ -1,0 +1,271 @@
+"""Pretraining the visual stream as an image classifier: the synthetic world's "ImageNet".
+
+In the paper (Senocak et al., CVPR 2018, Sec. 3.1 and 4) the visual network is VGG16
+pretrained on ImageNet and kept frozen: the localization module learns to *read* features
+that already encode objects, it does not learn to see. The synthetic world has no ImageNet, so
+this module makes one: still images of a world with *another seed* (no scene is shared with
+the pigeon experiment's world), labelled by one class per image (the sounding object's class;
+no boxes, no sounds), and a linear classifier over the globally averaged feature map trained
+with cross-entropy, as ImageNet classifiers are.
+
+What the pretraining images show matters, and it is a parameter. ImageNet's trains stand on
+rails: the photos that teach a network "train" also teach it that rails come with trains. By
+default the pretraining world has the pigeon world's own statistics (the ground band shows
+the object's class with probability ``context_p``), so the frozen features carry the same
+co-occurrence. Setting ``world={"context_p": 1 / K}`` makes the band uninformative during
+pretraining (an ImageNet without rails); the book uses it as a control.
+
+Only the image matters here, so the pretraining world has neither off-screen nor ambient
+scenes (every image shows its labelled object) and its clips are made as short as the world
+allows rendering them (they are never used).
+
+Training: Adam with a cosine decay over ``epochs``, random horizontal flips (the shapes are
+mirror-symmetric, the band's stripes are not, so flips are a real augmentation), then the
+BatchNorm statistics are recomputed over the training images in eval-mode arithmetic (a
+cumulative average, as after any training that ends with a changing learning rate), so that
+the frozen stream sees the statistics of the images it was trained on.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from soundloc.config import ConfigMixin
+from soundloc.data.synthetic import SyntheticWorld, WorldConfig, render_scenes
+
+#: World fields every pretraining world sets (images only: every scene shows its object).
+_IMAGE_ONLY = {"offscreen_p": 0.0, "ambient_p": 0.0, "clip_seconds": 0.05}
+
+
+@dataclass
+class PretrainConfig(ConfigMixin):
+    """How the visual stream is pretrained (plain types; stored with the results).
+
+    Attributes:
+        world: :class:`~soundloc.data.synthetic.WorldConfig` overrides on top of the world the
+            stream will be used on (e.g. ``{"context_p": 0.25}`` for uninformative context).
+        world_seed_offset: the pretraining world's seed is the experiment's seed plus this.
+        n_train: training images.
+        n_test: held-out images (accuracy only).
+        epochs, batch_size, lr: Adam with a cosine decay to zero.
+        flip: random horizontal flips.
+        workers: processes that render the images (0: in this process).
+    """
+
+    world: dict[str, Any] = field(default_factory=dict)
+    world_seed_offset: int = 1000
+    n_train: int = 8000
+    n_test: int = 1000
+    epochs: int = 5
+    batch_size: int = 64
+    lr: float = 1e-3
+    flip: bool = True
+    workers: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("n_train", "n_test", "epochs", "batch_size"):
+            val = getattr(self, name)
+            if isinstance(val, bool) or not isinstance(val, int) or val < 1:
+                raise ValueError(f"visual pretraining: {name} must be a positive int, got {val!r}")
+        if self.batch_size > self.n_train:
+            raise ValueError(f"visual pretraining: batch_size ({self.batch_size}) exceeds n_train ({self.n_train})")
+        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
+            raise ValueError(f"visual pretraining: lr must be > 0, got {self.lr!r}")
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 0:
+            raise ValueError(f"visual pretraining: workers must be an int >= 0, got {self.workers!r}")
+        if not isinstance(self.world, dict):
+            raise TypeError(f"visual pretraining: world must be a dict of WorldConfig fields, got {type(self.world).__name__}")
+
+    def world_config(self, base: WorldConfig) -> WorldConfig:
+        """The pretraining world: ``base`` with images only (no off-screen or ambient scenes,
+        the shortest clips) and this config's ``world`` overrides."""
+        fields = base.to_dict()
+        fields.update(_IMAGE_ONLY)
+        fields.update(self.world)
+        return WorldConfig.from_dict(fields)
+
+
+def classification_set(
+    world: SyntheticWorld, n: int, start: int = 0, workers: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images and labels of scenes ``start .. start + n - 1`` of ``world``.
+
+    Returns:
+        ``uint8`` images ``[n, 3, H, W]`` (as a written PNG: 8 bits) and ``int64`` labels
+        ``[n]``: the sounding object's class.
+
+    Raises:
+        ValueError: a scene without its object in view (build the world with ``offscreen_p``
+        and ``ambient_p`` at 0, as :meth:`PretrainConfig.world_config` does).
+    """
+    if n < 1 or start < 0:
+        raise ValueError(f"n must be >= 1 and start >= 0, got n={n}, start={start}")
+    size = world.config.image_size
+    images = torch.empty(n, 3, size, size, dtype=torch.uint8)
+    labels = torch.empty(n, dtype=torch.long)
+    for k, sc in enumerate(render_scenes(world, range(start, start + n), workers)):
+        if sc.kind != "object":
+            raise ValueError(f"scene {sc.index} of {world!r} is {sc.kind!r}: a classification image needs its object in view")
+        images[k] = (sc.image * 255.0 + 0.5).to(torch.uint8)
+        labels[k] = sc.label
+    return images, labels
+
+
+def _features(backbone: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """Globally averaged feature map of ``uint8`` images."""
+    return backbone(images.float().div_(255.0)).mean((2, 3))
+
+
+@torch.no_grad()
+def accuracy(backbone: nn.Module, head: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 256) -> float:
+    """Top-1 accuracy of ``head(mean-pooled backbone(images))`` (eval mode, then restored)."""
+    was = backbone.training, head.training
+    backbone.eval()
+    head.eval()
+    device = next(head.parameters()).device
+    correct = 0
+    for i in range(0, len(images), batch_size):
+        logits = head(_features(backbone, images[i:i + batch_size].to(device)))
+        correct += int((logits.argmax(1).cpu() == labels[i:i + batch_size]).sum())
+    backbone.train(was[0])
+    head.train(was[1])
+    return correct / len(images)
+
+
+@torch.no_grad()
+def recompute_batchnorm(backbone: nn.Module, images: torch.Tensor, batch_size: int = 256) -> int:
+    """Replace every BatchNorm's running statistics by their cumulative average over ``images``.
+
+    Returns the number of BatchNorm layers updated (0 for networks without, e.g. VGG16).
+    """
+    bns = [m for m in backbone.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not bns:
+        return 0
+    device = next(backbone.parameters()).device
+    momenta = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average
+    was = backbone.training
+    nn.Module.train(backbone, True)  # bypass a frozen backbone's eval-only train()
+    for i in range(0, len(images), batch_size):
+        _features(backbone, images[i:i + batch_size].to(device))
+    for m, mom in zip(bns, momenta):
+        m.momentum = mom
+    nn.Module.train(backbone, was)
+    return len(bns)
+
+
+def pretrain_visual(
+    backbone: nn.Module,
+    world_config: WorldConfig,
+    config: PretrainConfig | None = None,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Train ``backbone`` (a :class:`~soundloc.models.SmallCNN` or
+    :class:`~soundloc.models.VGG16Features`) as an image classifier on a synthetic world.
+
+    The classifier is ``Linear(D, K)`` over the globally averaged ``[B, D, h, w]`` features;
+    the loss is cross-entropy on the sounding object's class. The backbone is trained in
+    place (it must not be frozen) and is left in eval mode on ``device``; the classifier head
+    is discarded, as ImageNet's is when VGG16 becomes the paper's visual network.
+
+    Args:
+        backbone: the visual stream to train.
+        world_config: the world the stream will be used on; the pretraining world is
+            :meth:`PretrainConfig.world_config` of it, with seed ``seed + world_seed_offset``.
+        config: :class:`PretrainConfig` (defaults when ``None``).
+        seed: seeds the pretraining world, the head's initialisation, the batch order and flips.
+        device: where to train.
+        progress: a tqdm bar over epochs.
+
+    Returns:
+        A JSON-ready record: the pretraining world's config and seed, sizes, epochs, the final
+        training loss, held-out and training accuracy, and seconds spent rendering / training.
+    """
+    from tqdm.auto import tqdm
+
+    config = PretrainConfig() if config is None else config
+    if not isinstance(config, PretrainConfig):
+        raise TypeError(f"config must be a PretrainConfig, got {type(config).__name__}")
+    if getattr(backbone, "frozen", False) or not any(p.requires_grad for p in backbone.parameters()):
+        raise ValueError("pretrain_visual needs a trainable backbone: pretrain first, then freeze")
+    out_channels = getattr(backbone, "out_channels", None)
+    if not isinstance(out_channels, int):
+        raise TypeError("backbone must expose out_channels (SmallCNN or VGG16Features)")
+    wc = config.world_config(world_config)
+    world_seed = int(seed) + config.world_seed_offset
+    world = SyntheticWorld(wc, seed=world_seed)
+
+    t0 = time.perf_counter()
+    x_train, y_train = classification_set(world, config.n_train, 0, config.workers)
+    x_test, y_test = classification_set(world, config.n_test, config.n_train, config.workers)
+    render_seconds = time.perf_counter() - t0
+
+    gen = torch.Generator().manual_seed(int(seed))
+    backbone.to(device).train()
+    head = nn.Linear(out_channels, wc.num_classes)
+    with torch.no_grad():  # the head's initialisation from the seeded generator
+        bound = 1.0 / math.sqrt(out_channels)
+        head.weight.copy_(torch.rand(head.weight.shape, generator=gen) * 2 * bound - bound)
+        head.bias.copy_(torch.rand(head.bias.shape, generator=gen) * 2 * bound - bound)
+    head.to(device)
+    params = [p for p in backbone.parameters() if p.requires_grad] + list(head.parameters())
+    opt = torch.optim.Adam(params, lr=config.lr)
+    steps_per_epoch = config.n_train // config.batch_size
+    total = config.epochs * steps_per_epoch
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 0.5 * (1.0 + math.cos(math.pi * min(k, total) / total)))
+
+    t1 = time.perf_counter()
+    losses: list[float] = []
+    bar = tqdm(range(config.epochs), desc="pretraining the visual stream", disable=not progress, leave=False)
+    for _ in bar:
+        perm = torch.randperm(config.n_train, generator=gen)
+        running = torch.zeros((), device=device)
+        for step in range(steps_per_epoch):
+            idx = perm[step * config.batch_size:(step + 1) * config.batch_size]
+            x = x_train[idx]
+            if config.flip:
+                flip = torch.rand(len(idx), generator=gen) < 0.5
+                x = torch.where(flip[:, None, None, None], x.flip(3), x)
+            logits = head(_features(backbone, x.to(device)))
+            loss = nn.functional.cross_entropy(logits, y_train[idx].to(device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            running += loss.detach()
+        losses.append(float(running) / steps_per_epoch)
+        bar.set_postfix(loss=f"{losses[-1]:.3f}")
+    n_bn = recompute_batchnorm(backbone, x_train)
+    train_seconds = time.perf_counter() - t1
+    test_acc = accuracy(backbone, head, x_test, y_test)
+    train_acc = accuracy(backbone, head, x_train[:1000], y_train[:1000])
+    backbone.eval()
+    return {
+        "config": config.to_dict(),
+        "world_config": wc.to_dict(),
+        "world_seed": world_seed,
+        "n_train": config.n_train,
+        "n_test": config.n_test,
+        "class_counts": np.bincount(y_train.numpy(), minlength=wc.num_classes).tolist(),
+        "epochs": config.epochs,
+        "steps": total,
+        "epoch_losses": losses,
+        "test_accuracy": test_acc,
+        "train_accuracy_first_1000": train_acc,
+        "batchnorm_layers_recomputed": n_bn,
+        "render_seconds": render_seconds,
+        "train_seconds": train_seconds,
+    }
+
+
+__all__ = ["PretrainConfig", "accuracy", "classification_set", "pretrain_visual", "recompute_batchnorm"]
