@@ -21,9 +21,9 @@ allows rendering them (they are never used).
 
 Training: Adam with a cosine decay over ``epochs``, random horizontal flips (the shapes are
 mirror-symmetric, the band's stripes are not, so flips are a real augmentation), then the
-BatchNorm statistics are recomputed over the training images in eval-mode arithmetic (a
-cumulative average, as after any training that ends with a changing learning rate), so that
-the frozen stream sees the statistics of the images it was trained on.
+BatchNorm running statistics are recomputed with the final weights over the training images
+(a cumulative average over batches, :func:`recompute_batchnorm`): the running averages kept
+during training mix statistics of earlier weights, and a frozen stream uses them for good.
 """
 from __future__ import annotations
 
