@@ -328,3 +328,15 @@ def test_compare_setups_by_hand() -> None:
     assert "setup A: a: 2/2; b: 1/2" in text and "setup B: a: 1/1; b: 1/1" in text
     with pytest.raises(ValueError):
         compare({"empty": []})
+
+
+def test_load_runs_reads_matching_run_folders(tmp_path) -> None:
+    from soundloc.pigeon import load_runs
+
+    for name, seed in (("seed1", 1), ("seed0", 0), ("control_seed0", 9)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps({"seed": seed, "schemes": {}}))
+    (tmp_path / "seed2").mkdir()  # a run without results is skipped
+    assert [r["seed"] for r in load_runs(tmp_path)] == [0, 1]
+    assert [r["seed"] for r in load_runs(tmp_path, "*")] == [9, 0, 1]
+    assert load_runs(tmp_path / "missing") == []

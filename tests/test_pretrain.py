@@ -93,7 +93,6 @@ def test_recompute_batchnorm_gives_the_data_statistics() -> None:
 
 
 def test_pretrain_visual_learns_the_classes_and_is_reproducible() -> None:
-    torch.set_num_threads(1)
     cfg = PretrainConfig(n_train=384, n_test=96, epochs=3, batch_size=32)
     world = WorldConfig(clip_seconds=0.5)
     nets = []

@@ -287,9 +287,11 @@ def attention_summary(attention: torch.Tensor, object_mask: torch.Tensor, contex
 
 
 def random_attention(n: int, grid: tuple[int, int], seed: int) -> torch.Tensor:
-    """The random baseline's maps as attention: uniform values on ``grid``, normalised to sum 1."""
-    gen = torch.Generator().manual_seed(seed)
-    maps = torch.rand(n, *grid, generator=gen)
+    """The random baseline's maps as attention: :func:`soundloc.metrics.random_maps` drawn from
+    ``seed`` (the maps the metrics' random baseline scores first), normalised to sum 1."""
+    from soundloc.metrics import random_maps
+
+    maps = random_maps(n, tuple(grid), torch.Generator().manual_seed(seed))
     return maps / maps.flatten(1).sum(1)[:, None, None]
 
 
@@ -558,6 +560,12 @@ def load_results(out_dir: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
+def load_runs(folder: str | os.PathLike[str], pattern: str = "seed*") -> list[dict[str, Any]]:
+    """:func:`load_results` of every run folder in ``folder`` whose name matches ``pattern``
+    (sorted by name); an empty list when there is none."""
+    return [load_results(p.parent) for p in sorted(Path(folder).glob(f"{pattern}/{RESULTS_FILE}"))]
+
+
 def format_results(results: dict[str, Any]) -> str:
     """A plain-text table of one run: per scheme cIoU@0.5, AUC, masses and densities."""
     lines = [
@@ -686,6 +694,7 @@ __all__ = [
     "compare",
     "format_results",
     "load_results",
+    "load_runs",
     "plot_densities",
     "random_attention",
     "region_density",
