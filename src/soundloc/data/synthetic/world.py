@@ -1,0 +1,307 @@
+"""Scenes and the seeded world that draws them; splits; rendering with worker processes."""
+from __future__ import annotations
+
+import dataclasses
+import math
+import multiprocessing
+import os
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from soundloc.data.synthetic.config import SHAPES, WorldConfig
+from soundloc.data.synthetic.drawing import _context_texture, _draw_object, _hsv_to_rgb, _int_box, _rect_mask
+from soundloc.data.synthetic.sound import class_signature, render_ambient, render_sound
+from soundloc.data.types import Annotation, BoxT
+
+
+@dataclass
+class Scene:
+    """One generated image/sound pair with everything known about it.
+
+    Attributes:
+        index: the scene's index in its world.
+        id: its identifier (:meth:`SyntheticWorld.scene_id`).
+        image: ``[3, H, W]`` float32 in [0, 1].
+        waveform: ``[T]`` float32 at the world's sample rate.
+        annotation: three annotators' boxes (256×256 frame) and tags, ``None`` off-screen.
+        context_mask: ``[H, W]`` float32 in {0, 1}: the ground band outside the source's box.
+        object_mask: ``[H, W]`` float32 in {0, 1}: the sounding object's true box (zeros when
+            no object sounds in view).
+        label: the sound's class (for ambient scenes: the context's class).
+        context_label: the class whose texture the band shows.
+        kind: ``"object"``, ``"ambient"`` or ``"offscreen"``.
+        box: the source's true box ``(x1, y1, x2, y2)`` in image pixels (half-open), or
+            ``None``; for ambient scenes the band.
+        distractor_labels: classes of the silent objects.
+        distractor_boxes: their boxes in image pixels.
+    """
+
+    index: int
+    id: str
+    image: torch.Tensor
+    waveform: torch.Tensor
+    annotation: Annotation | None
+    context_mask: torch.Tensor
+    object_mask: torch.Tensor
+    label: int
+    context_label: int
+    kind: str
+    box: BoxT | None
+    distractor_labels: tuple[int, ...] = ()
+    distractor_boxes: tuple[BoxT, ...] = ()
+
+    @property
+    def visible(self) -> bool:
+        """The sounding object is in view."""
+        return self.kind == "object"
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """Plain-type description (for JSON)."""
+        return {
+            "id": self.id, "index": self.index, "kind": self.kind, "label": self.label,
+            "context_label": self.context_label, "visible": self.visible, "ambient": self.kind == "ambient",
+            "box": list(self.box) if self.box else None,
+            "distractor_labels": list(self.distractor_labels),
+            "distractor_boxes": [list(b) for b in self.distractor_boxes],
+        }
+
+
+class SyntheticWorld:
+    """A seeded synthetic world: ``scene(i)`` is a deterministic function of ``(seed, i)``.
+
+    Args:
+        config: the world's knobs (:class:`WorldConfig`; defaults if ``None``).
+        seed: the world's seed (non-negative int).
+    """
+
+    def __init__(self, config: WorldConfig | None = None, seed: int = 0) -> None:
+        if config is None:
+            config = WorldConfig()
+        if not isinstance(config, WorldConfig):
+            raise TypeError(f"config must be a WorldConfig, got {type(config).__name__}")
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+        self.config = config
+        self.seed = seed
+        self.signatures = [class_signature(k, config.num_classes) for k in range(config.num_classes)]
+
+    def __repr__(self) -> str:
+        return f"SyntheticWorld(seed={self.seed}, K={self.config.num_classes}, p={self.config.context_p})"
+
+    @staticmethod
+    def scene_id(index: int) -> str:
+        """The id of scene ``index`` (``"syn000042"``)."""
+        return f"syn{int(index):06d}"
+
+    @staticmethod
+    def index_of(scene_id: str) -> int:
+        """Inverse of :meth:`scene_id`."""
+        if not (isinstance(scene_id, str) and scene_id.startswith("syn") and scene_id[3:].isdigit()):
+            raise ValueError(f"not a synthetic scene id: {scene_id!r}")
+        return int(scene_id[3:])
+
+    def scene_kind(self, index: int) -> str:
+        """The kind of scene ``index`` without rendering it (the scene's first random draw)."""
+        return self._kind(np.random.default_rng([self.seed, int(index)]).uniform())
+
+    def _kind(self, u: float) -> str:
+        cfg = self.config
+        if u < cfg.offscreen_p:
+            return "offscreen"
+        return "ambient" if u < cfg.offscreen_p + cfg.ambient_p else "object"
+
+    def scene(self, index: int) -> Scene:
+        """Generate scene ``index`` (deterministic in ``(seed, index)``)."""
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or index < 0:
+            raise ValueError(f"index must be a non-negative int, got {index!r}")
+        index = int(index)
+        cfg = self.config
+        size, K = cfg.image_size, cfg.num_classes
+        rng = np.random.default_rng([self.seed, index])
+        # --- what is heard, what the band shows
+        kind = self._kind(rng.uniform())
+        label = int(rng.integers(K))
+        if kind == "ambient":
+            context_label = label  # the band itself is the source
+        elif rng.uniform() < cfg.context_p:
+            context_label = label
+        else:
+            context_label = int((label + 1 + rng.integers(K - 1)) % K)
+        # --- sky
+        ys, xs = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
+        top = _hsv_to_rgb(rng.uniform(), rng.uniform(0.05, 0.3), rng.uniform(0.6, 0.95))
+        bottom = _hsv_to_rgb(rng.uniform(), rng.uniform(0.05, 0.3), rng.uniform(0.6, 0.95))
+        g = (ys / size)[..., None]
+        img = (1 - g) * top[None, None, :] + g * bottom[None, None, :]
+        # --- ground band (the context)
+        band_h = int(round(size * rng.uniform(*cfg.band_height)))
+        band_top = size - band_h
+        img[band_top:] = _context_texture(context_label, K, ys[band_top:], xs[band_top:], rng, size)
+        # --- the sounding object's box (stands in the band)
+        box_f: tuple[float, float, float, float] | None = None
+        if kind != "ambient":
+            side = size * rng.uniform(*cfg.object_scale)
+            aspect = rng.uniform(*cfg.object_aspect)
+            w, h = min(side * math.sqrt(aspect), size), min(side / math.sqrt(aspect), size)
+            bottom_y = rng.uniform(band_top + 0.4 * band_h, size)
+            bottom_y = max(bottom_y, h)
+            x1 = rng.uniform(0, size - w)
+            box_f = (x1, bottom_y - h, x1 + w, bottom_y)
+        # --- silent objects in the background, above the band, avoiding the source's box
+        d_labels: list[int] = []
+        d_boxes: list[BoxT] = []
+        for _ in range(cfg.n_distractors):
+            dk = int(rng.integers(K))
+            side = size * rng.uniform(*cfg.distractor_scale)
+            aspect = rng.uniform(*cfg.object_aspect)
+            w, h = min(side * math.sqrt(aspect), size), min(side / math.sqrt(aspect), size)
+            best, best_overlap = None, math.inf
+            for _try in range(8):
+                x = rng.uniform(0, size - w)
+                y = rng.uniform(0, max(0.0, band_top - 0.5 * h))
+                cand = (x, y, x + w, y + h)
+                overlap = 0.0
+                for other in ([box_f] if box_f else []) + [tuple(map(float, b)) for b in d_boxes]:
+                    ix = max(0.0, min(cand[2], other[2]) - max(cand[0], other[0]))
+                    iy = max(0.0, min(cand[3], other[3]) - max(cand[1], other[1]))
+                    overlap += ix * iy
+                if overlap < best_overlap:
+                    best, best_overlap = cand, overlap
+                if overlap == 0.0:
+                    break
+            assert best is not None
+            colour = _hsv_to_rgb(rng.uniform(), rng.uniform(0.5, 1.0), rng.uniform(0.45, 1.0))
+            _draw_object(img, SHAPES[dk], best, math.radians(rng.uniform(-cfg.max_rotation, cfg.max_rotation)), colour)
+            d_labels.append(dk)
+            d_boxes.append(_int_box(best, size))
+        # --- the sounding object, in front
+        box: BoxT | None = None
+        if box_f is not None:
+            colour = _hsv_to_rgb(rng.uniform(), rng.uniform(0.5, 1.0), rng.uniform(0.45, 1.0))
+            angle = math.radians(rng.uniform(-cfg.max_rotation, cfg.max_rotation))
+            if kind == "object":
+                _draw_object(img, SHAPES[label], box_f, angle, colour)
+                box = _int_box(box_f, size)
+            # off-screen: the object is out of view -- nothing is drawn (the draws above keep
+            # the random stream aligned with an on-screen scene of the same index)
+        img = img + rng.normal(0.0, cfg.pixel_noise, img.shape)
+        image = torch.from_numpy(np.clip(img, 0.0, 1.0).astype(np.float32).transpose(2, 0, 1).copy())
+        # --- masks
+        band = np.zeros((size, size), dtype=np.float32)
+        band[band_top:] = 1.0
+        obj = _rect_mask(box, size) if box is not None else np.zeros((size, size), dtype=np.float32)
+        context = band * (1.0 - obj)
+        # --- sound
+        if kind == "ambient":
+            src = render_ambient(rng, context_label, cfg)
+        else:
+            src = render_sound(rng, self.signatures[label], cfg)
+        wav = src + rng.normal(0.0, cfg.noise_level, src.shape).astype(np.float32)
+        waveform = torch.from_numpy(np.clip(wav, -1.0, 1.0).astype(np.float32))
+        # --- annotators
+        annotation = None
+        src_box = box if kind == "object" else ((0, band_top, size, size) if kind == "ambient" else None)
+        if src_box is not None:
+            annotation = self._annotate(rng, src_box, "object" if kind == "object" else "ambient")
+        return Scene(
+            index=index, id=self.scene_id(index), image=image, waveform=waveform, annotation=annotation,
+            context_mask=torch.from_numpy(context), object_mask=torch.from_numpy(obj), label=label,
+            context_label=context_label, kind=kind, box=src_box, distractor_labels=tuple(d_labels),
+            distractor_boxes=tuple(d_boxes),
+        )
+
+    def _annotate(self, rng: np.random.Generator, box: BoxT, tag: str) -> Annotation:
+        """Three jittered boxes around ``box`` (image pixels), in the annotation frame."""
+        cfg = self.config
+        frame = cfg.annotation_frame
+        scale = frame / cfg.image_size
+        x1, y1, x2, y2 = (v * scale for v in box)
+        w, h = x2 - x1, y2 - y1
+        boxes = []
+        for _ in range(cfg.num_annotators):
+            jx = rng.normal(0.0, cfg.annotator_jitter * w, 2)
+            jy = rng.normal(0.0, cfg.annotator_jitter * h, 2)
+            bx1 = int(np.clip(round(x1 + jx[0]), 0, frame - 1))
+            by1 = int(np.clip(round(y1 + jy[0]), 0, frame - 1))
+            bx2 = int(np.clip(round(x2 + jx[1]), bx1 + 1, frame))
+            by2 = int(np.clip(round(y2 + jy[1]), by1 + 1, frame))
+            boxes.append(((bx1, by1, bx2, by2),))
+        return Annotation(boxes=tuple(boxes), tags=(tag,) * cfg.num_annotators, frame_size=frame)
+
+
+@dataclass(frozen=True)
+class WorldSplits:
+    """Which scene indices play which role (the same for the in-memory and on-disk data).
+
+    ``train``: the first ``n - n_test`` indices (every kind of scene, as unlabelled video);
+    ``test``: the annotated scenes among the last ``n_test`` indices (like the real test list,
+    only pairs with boxes); ``labelled``: the first ``n_labelled`` annotated training scenes
+    (the supervised pool).
+    """
+
+    train: tuple[int, ...]
+    test: tuple[int, ...]
+    labelled: tuple[int, ...]
+
+
+def world_splits(world: SyntheticWorld, n: int, n_test: int, n_labelled: int) -> WorldSplits:
+    """Split scenes ``0 .. n-1`` (see :class:`WorldSplits`); kinds are read from the scenes' draws."""
+    if n < 1 or not 0 <= n_test < n:
+        raise ValueError(f"need n >= 1 and 0 <= n_test < n, got n={n}, n_test={n_test}")
+    if n_labelled < 0:
+        raise ValueError(f"n_labelled must be >= 0, got {n_labelled}")
+    train = tuple(range(n - n_test))
+    annotated = [i for i in range(n) if world.scene_kind(i) != "offscreen"] if n else []
+    ann_set = set(annotated)
+    test = tuple(i for i in range(n - n_test, n) if i in ann_set)
+    labelled = tuple(i for i in train if i in ann_set)[:n_labelled]
+    if len(labelled) < n_labelled:
+        raise ValueError(f"only {len(labelled)} annotated training scenes, {n_labelled} labelled requested")
+    return WorldSplits(train=train, test=test, labelled=labelled)
+
+
+_TENSOR_FIELDS = ("image", "waveform", "context_mask", "object_mask")
+
+
+def _render_chunk(config: dict[str, Any], seed: int, indices: list[int]) -> list[tuple[Any, ...]]:
+    """Worker of :func:`render_scenes`: scenes as NumPy arrays (plain pickles between processes)."""
+    torch.set_num_threads(1)  # one process per core
+    world = SyntheticWorld(WorldConfig.from_dict(config), seed=seed)
+    out = []
+    for i in indices:
+        sc = world.scene(i)
+        arrays = tuple(getattr(sc, f).numpy() for f in _TENSOR_FIELDS)
+        meta = dataclasses.replace(sc, **{f: None for f in _TENSOR_FIELDS})
+        out.append((meta, arrays))
+    return out
+
+
+def render_scenes(
+    world: SyntheticWorld, indices: Sequence[int], workers: int = 0, chunk: int = 64
+) -> Iterable[Scene]:
+    """Scenes ``indices`` of ``world`` in order, rendered by ``workers`` processes (0: here).
+
+    Every scene depends only on ``(seed, index)``, so the result is the same for any number of
+    workers; processes only save time on machines with many cores (the GPU-sized pigeon run
+    renders 20,000 scenes).
+    """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise ValueError(f"workers must be an int >= 0, got {workers!r}")
+    indices = [int(i) for i in indices]
+    if workers == 0 or len(indices) <= chunk:
+        for i in indices:
+            yield world.scene(i)
+        return
+    chunks = [indices[k:k + chunk] for k in range(0, len(indices), chunk)]
+    cfg = world.config.to_dict()
+    ctx = multiprocessing.get_context("spawn" if os.name == "nt" else "fork")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        for part in pool.map(_render_chunk, [cfg] * len(chunks), [world.seed] * len(chunks), chunks):
+            for meta, arrays in part:
+                yield dataclasses.replace(meta, **{f: torch.from_numpy(a) for f, a in zip(_TENSOR_FIELDS, arrays)})
