@@ -85,11 +85,60 @@ def test_sources_are_large_enough_for_ciou_half(scenes: list) -> None:
 
 def test_context_predicts_the_class_with_probability_p() -> None:
     for p in (0.9, 0.25):
-        w = SyntheticWorld(WorldConfig(clip_seconds=0.25, context_p=p, offscreen_p=0.0, ambient_p=0.0), seed=1)
+        cfg = WorldConfig(clip_seconds=0.25, context_p=p, bound_fraction=1.0, offscreen_p=0.0, ambient_p=0.0)
+        w = SyntheticWorld(cfg, seed=1)
         n = 400
         hits = sum(sc.context_label == sc.label for sc in map(w.scene, range(n)))
         sd = math.sqrt(p * (1 - p) / n)
         assert abs(hits / n - p) < 4 * sd, (p, hits / n)
+
+
+#: Scenes 0-39 of ``SyntheticWorld(WorldConfig(image_size=16, clip_seconds=0.05, context_p=0.5),
+#: seed=11)`` as drawn before the world was graded (every class bound): sound and band classes.
+OLD_WORLD_LABELS = "3020211221031230023201321110130012010321"
+OLD_WORLD_CONTEXT = "1300313231031102021203331101300002010330"
+
+
+def test_bound_fraction_one_is_the_world_before_grading() -> None:
+    """A config saved without ``bound_fraction`` loads as 1.0 (every class bound), and that
+    world is the old one, scene for scene; the default world binds classes 0 and 1 only."""
+    kw = dict(image_size=16, clip_seconds=0.05, context_p=0.5)
+    old = WorldConfig(**kw).to_dict()
+    del old["bound_fraction"]
+    migrated = WorldConfig.from_dict(old)
+    assert migrated.bound_fraction == 1.0 and migrated == WorldConfig(**kw, bound_fraction=1.0)
+    a, b = SyntheticWorld(migrated, seed=11), SyntheticWorld(WorldConfig(**kw, bound_fraction=1.0), seed=11)
+    for i in range(40):
+        sa, sb = a.scene(i), b.scene(i)
+        assert torch.equal(sa.image, sb.image) and torch.equal(sa.waveform, sb.waveform)
+        assert (sa.label, sa.context_label, sa.annotation) == (sb.label, sb.context_label, sb.annotation)
+    assert "".join(str(a.scene(i).label) for i in range(40)) == OLD_WORLD_LABELS
+    assert "".join(str(a.scene(i).context_label) for i in range(40)) == OLD_WORLD_CONTEXT
+    assert WorldConfig.from_dict(WorldConfig(bound_fraction=0.25).to_dict()).bound_fraction == 0.25
+    default = WorldConfig()
+    assert default.bound_fraction == 0.5 and default.context_bound_classes == (0, 1)
+    assert [default.is_context_bound(k) for k in range(4)] == [True, True, False, False]
+    assert [default.class_context_p(k) for k in range(4)] == [0.9, 0.9, 0.25, 0.25]
+    assert WorldConfig(bound_fraction=0.0).context_bound_classes == ()
+    assert WorldConfig(num_classes=6, bound_fraction=1.0).context_bound_classes == tuple(range(6))
+
+
+def test_graded_world_binds_the_first_classes_and_frees_the_others() -> None:
+    """Bound classes: the band shows the sound's own class with probability context_p; free
+    classes: the band's class is uniform over the K classes (own class 1/K, each other 1/K)."""
+    k, p, n = 4, 0.8, 2000
+    cfg = WorldConfig(num_classes=k, context_p=p, bound_fraction=0.5, image_size=16, clip_seconds=0.05,
+                      n_distractors=0)
+    w = SyntheticWorld(cfg, seed=2)
+    pairs = [(sc.label, sc.context_label) for sc in map(w.scene, range(n)) if sc.kind != "ambient"]
+    for c in range(k):
+        bands = [b for a, b in pairs if a == c]
+        m = len(bands)
+        assert m > 300, (c, m)
+        expected = {c: p} if c in (0, 1) else {j: 1 / k for j in range(k)}
+        for j, q in expected.items():
+            freq = bands.count(j) / m
+            assert abs(freq - q) < 3 * math.sqrt(q * (1 - q) / m), (c, j, freq, q)
 
 
 def test_silent_objects_are_independent_of_the_sound(scenes: list) -> None:
@@ -173,6 +222,11 @@ def test_config_validation() -> None:
         WorldConfig(num_classes=1)
     with pytest.raises(ValueError, match="context_p"):
         WorldConfig(context_p=1.5)
+    for bad in (-0.1, 1.5, float("nan"), "half"):
+        with pytest.raises(ValueError, match="bound_fraction"):
+            WorldConfig(bound_fraction=bad)
+    with pytest.raises(ValueError, match="class index"):
+        WorldConfig().class_context_p(4)
     with pytest.raises(ValueError, match="object_scale"):
         WorldConfig(object_scale=(0.7, 0.5))
     with pytest.raises(ValueError, match="offscreen_p"):

@@ -22,9 +22,12 @@ There are ``K`` sound-source classes. Class ``k`` has
 
 A scene (:meth:`SyntheticWorld.scene`) has a sky with a random gradient, a ground band at the
 bottom, ``n_distractors`` silent objects in the background (above the band) and, in front, the
-sounding object standing in the band. The band shows the sounding class's texture with
-probability ``context_p`` and a uniformly drawn *other* class's texture otherwise, so the
-context predicts the sound's class with probability exactly ``context_p``. The silent objects'
+sounding object standing in the band. The band shows the sounding class ``k``'s texture with
+probability ``p_k`` and a uniformly drawn *other* class's texture otherwise. The world is
+*graded*: the first ``round(bound_fraction * K)`` classes are **context-bound**, ``p_k =
+context_p`` (the train and its rails), the others are **free**, ``p_k = 1/K`` (the band's
+texture is then uniform over the ``K`` classes and says nothing about the sound)
+(:meth:`WorldConfig.class_context_p`). The silent objects'
 classes are drawn uniformly from *all* ``K`` classes, independently of the sound's class: were
 they always of another class (the literal reading of "distractors of other classes"), their
 absence of the sounding class would itself be a cue to the sound, and a model could learn it.
@@ -35,8 +38,8 @@ pixels, so with a consensus region covering a fraction ``f`` of the frame the be
 cIoU is ``min(2f, 1/(2f))``; a source covering less than a quarter of the frame could never
 reach cIoU 0.5 with any model. The silent objects are smaller (``distractor_scale``): they stand
 farther back, behind the band. What an image shows is therefore this: the object's appearance
-predicts its sound exactly, the context predicts it with probability ``context_p``, the silent
-objects not at all. Nothing in the world says where to look; what a model attends to is learned.
+predicts its sound exactly, the context predicts it with probability ``context_p`` for a bound
+class and not at all for a free one, the silent objects not at all. Nothing in the world says where to look; what a model attends to is learned.
 
 As in the real data there are two other kinds of scene:
 
@@ -44,7 +47,7 @@ As in the real data there are two other kinds of scene:
   ambient noise (a slowly modulated noise band typical of the texture's class); the annotators
   tag it ``"ambient"`` and box the band;
 - **off-screen** (probability ``offscreen_p``): the sounding class is heard but its object is
-  not in view (the band still co-occurs with probability ``context_p``); such pairs have no
+  not in view (the band still co-occurs with probability ``p_k``); such pairs have no
   annotation, like the Flickr-SoundNet pairs on which the annotators found no source.
 
 Three simulated annotators each draw the true box with every edge moved by Gaussian noise

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
 
 from soundloc.config import ConfigMixin
 from soundloc.data.types import ANNOTATION_FRAME, SAMPLE_RATE
@@ -27,7 +30,14 @@ class WorldConfig(ConfigMixin):
         context_p: probability that the ground band shows the sounding class's texture (the
             strength of the co-occurrence the superstition feeds on); otherwise the band shows
             one of the other classes, uniformly. At ``1/K`` the band carries no information
-            about the sound; below ``1/K`` it is anti-correlated with it.
+            about the sound; below ``1/K`` it is anti-correlated with it. It applies to the
+            context-bound classes only (``bound_fraction``).
+        bound_fraction: fraction of the classes that are context-bound: classes
+            ``0 .. round(bound_fraction * K) - 1`` (halves round to even) show their own texture
+            with probability ``context_p``; the others are free, probability ``1/K`` (a band
+            uniform over the ``K`` classes; :meth:`class_context_p`). ``1.0`` is the world as it
+            was before this field (every class bound): configs saved then lack the key, and
+            :meth:`from_dict` loads them with ``1.0``.
         n_distractors: silent background objects per scene (classes drawn independently of the
             sound's class).
         object_scale: range of the sounding object's box side, as a fraction of the image side.
@@ -54,6 +64,7 @@ class WorldConfig(ConfigMixin):
     sample_rate: int = SAMPLE_RATE
     clip_seconds: float = 1.0
     context_p: float = 0.9
+    bound_fraction: float = 0.5
     n_distractors: int = 3
     object_scale: tuple[float, float] = (0.5, 0.7)
     object_aspect: tuple[float, float] = (0.8, 1.25)
@@ -89,6 +100,9 @@ class WorldConfig(ConfigMixin):
         for name in ("context_p", "offscreen_p", "ambient_p"):
             if not 0.0 <= float(getattr(self, name)) <= 1.0:
                 raise ValueError(f"{name} must be a probability in [0, 1], got {getattr(self, name)!r}")
+        bf = self.bound_fraction
+        if isinstance(bf, bool) or not isinstance(bf, (int, float)) or not 0.0 <= bf <= 1.0:
+            raise ValueError(f"bound_fraction must be a fraction in [0, 1], got {bf!r}")
         if self.offscreen_p + self.ambient_p > 1.0:
             raise ValueError(f"offscreen_p + ambient_p must be <= 1, got {self.offscreen_p} + {self.ambient_p}")
         if not isinstance(self.n_distractors, int) or self.n_distractors < 0:
@@ -108,7 +122,35 @@ class WorldConfig(ConfigMixin):
         if not isinstance(self.annotation_frame, int) or self.annotation_frame < 1:
             raise ValueError(f"annotation_frame must be a positive int, got {self.annotation_frame!r}")
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> WorldConfig:
+        """Rebuild from :meth:`to_dict`, as :meth:`ConfigMixin.from_dict`; a dict without
+        ``bound_fraction`` (saved before the world was graded, when every class was bound)
+        loads with ``bound_fraction=1.0``, the world it described."""
+        if isinstance(d, dict) and "bound_fraction" not in d:
+            d = {**d, "bound_fraction": 1.0}
+        return super().from_dict(d)
+
     @property
     def clip_samples(self) -> int:
         """Samples per clip."""
         return int(round(self.clip_seconds * self.sample_rate))
+
+    @property
+    def context_bound_classes(self) -> tuple[int, ...]:
+        """The context-bound classes: ``0 .. round(bound_fraction * num_classes) - 1``."""
+        return tuple(range(round(self.bound_fraction * self.num_classes)))
+
+    def is_context_bound(self, k: int) -> bool:
+        """Whether class ``k`` is context-bound (its band shows it with ``context_p``)."""
+        self._check_class(k)
+        return k < len(self.context_bound_classes)
+
+    def class_context_p(self, k: int) -> float:
+        """Probability that the band of a scene whose sound is class ``k`` shows ``k``'s own
+        texture: ``context_p`` for a context-bound class, ``1/K`` for a free one."""
+        return float(self.context_p) if self.is_context_bound(k) else 1.0 / self.num_classes
+
+    def _check_class(self, k: int) -> None:
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k < self.num_classes:
+            raise ValueError(f"class index must be an int in [0, {self.num_classes}), got {k!r}")

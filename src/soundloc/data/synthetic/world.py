@@ -92,7 +92,8 @@ class SyntheticWorld:
         self.signatures = [class_signature(k, config.num_classes) for k in range(config.num_classes)]
 
     def __repr__(self) -> str:
-        return f"SyntheticWorld(seed={self.seed}, K={self.config.num_classes}, p={self.config.context_p})"
+        cfg = self.config
+        return f"SyntheticWorld(seed={self.seed}, K={cfg.num_classes}, p={cfg.context_p}, bound={cfg.bound_fraction})"
 
     @staticmethod
     def scene_id(index: int) -> str:
@@ -129,7 +130,7 @@ class SyntheticWorld:
         label = int(rng.integers(K))
         if kind == "ambient":
             context_label = label  # the band itself is the source
-        elif rng.uniform() < cfg.context_p:
+        elif rng.uniform() < cfg.class_context_p(label):
             context_label = label
         else:
             context_label = int((label + 1 + rng.integers(K - 1)) % K)
