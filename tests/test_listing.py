@@ -140,6 +140,14 @@ def test_decorated_function_names_its_own_file():
     assert listing.path == "test_listing.py"
 
 
+def test_start_without_end_runs_to_the_last_line():
+    listing = show_source(_sample, start="s = x + y")
+    lines, first = _file_lines(_sample)
+    i = next(k for k, line in enumerate(lines) if "s = x + y" in line)
+    assert listing.code.splitlines() == [ELISION, *textwrap.dedent("\n".join(lines[i:])).splitlines()]
+    assert listing.line_numbers[-1] == first + len(lines) - 1
+
+
 def test_markdown_is_a_python_block_under_a_caption():
     listing = show_source(_sample, start="s = x + y")
     md = listing._repr_markdown_()

@@ -9,7 +9,8 @@ theme's highlighting), optionally only some of the object's lines:
 - ``lines``: line ranges counted from the object's first line (1 = its ``def``/``class`` line,
   inclusive at both ends), e.g. ``lines=[(1, 3), (20, 24)]``;
 - ``start`` / ``end``: the lines from the first one containing ``start`` to the first one at or
-  after it containing ``end`` (both kept), e.g. ``start="d_pos, d_neg =", end="return"``;
+  after it containing ``end`` (both kept; without ``end``, to the object's last line), e.g.
+  ``start="d_pos, d_neg =", end="return"``;
 - ``signature``: with a selection, put the function's header (its ``def`` line(s)) on top;
 - ``docstring=False``: leave the docstring out.
 
@@ -180,8 +181,8 @@ def source_listing(
         lines: 1-based inclusive line numbers counted from the object's first line: an int,
             a ``(first, last)`` pair, a ``range`` or a list of them.
         start: keep the lines from the first one containing this text ...
-        end: ... to the first one at or after it containing this text (default: just the
-            ``start`` line). ``lines`` and ``start`` may be combined (their union is shown).
+        end: ... to the first one at or after it containing this text (default: to the
+            object's last line). ``lines`` and ``start`` may be combined (their union is shown).
         signature: with a selection, also show the definition's header (``def`` line(s)).
         docstring: show the docstring (only matters when everything is shown or the
             selection includes it).
@@ -212,7 +213,7 @@ def source_listing(
             keep.update(range(first - 1, last))
     if start is not None:
         i = _find(text, start, 0, "start", name)
-        j = i if end is None else _find(text, end, i, "end", name)
+        j = n - 1 if end is None else _find(text, end, i, "end", name)
         keep.update(range(i, j + 1))
     selected = lines is not None or start is not None
     if selected and signature:

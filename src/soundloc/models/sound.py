@@ -26,7 +26,7 @@ Two variants (``variant=``):
 - ``"soundnet8"``: the faithful network above.
 - ``"short"``: a CPU variant for the chapters' ~1 s synthetic clips (documented here, *not* the
   paper's network): the same eight convolutions with the time pooling shrunk to 4/4, 4/4, 2/2
-  and conv8's kernel 4, stride 1. Total stride 4,096 instead of 16,384; the minimum clip is
+  and conv8's kernel 4, stride 1. Total stride 4,096 instead of 65,536; the minimum clip is
   9,326 samples (0.42 s at 22,050 Hz); a 1 s clip gives 4 conv8 steps.
 
 ``width`` multiplies every hidden channel count (``16 * width`` ... ``1024 * width``, at least 1)
@@ -127,6 +127,21 @@ def output_steps_for(num_samples: int, variant: str = "soundnet8") -> int:
             return 0
         length = span // layer.stride + 1
     return length
+
+
+def receptive_field_for(variant: str = "soundnet8") -> tuple[int, int]:
+    """Receptive field of one conv8 output step and the hop between steps, both in samples.
+
+    Walks the layer list from the input: a layer of kernel ``k`` and stride ``s`` widens the
+    field by ``(k - 1)`` times the hop so far (``r += (k - 1) * j``) and multiplies the hop by
+    ``s`` (``j *= s``). Padding does not change the field; it lets the first step's field
+    reach before the clip's start, which is why :func:`min_samples_for` is smaller.
+    """
+    size, hop = 1, 1
+    for layer in _layer_sequence(variant):
+        size += (layer.kernel - 1) * hop
+        hop *= layer.stride
+    return size, hop
 
 
 def pad_waveform(

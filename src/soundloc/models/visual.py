@@ -52,6 +52,28 @@ def check_image(image: object, min_size: int = 1, name: str = "image") -> torch.
     return image
 
 
+def receptive_field(backbone: nn.Module) -> tuple[int, int]:
+    """Receptive field of one output cell (its side in pixels) and the stride between cells.
+
+    Walks ``backbone.features`` (a :class:`VGG16Features` or :class:`SmallCNN`) in order: a
+    convolution or pooling of kernel ``k`` and stride ``s`` widens the field by ``(k - 1)``
+    times the stride so far (``r += (k - 1) * j``) and multiplies the stride by ``s``
+    (``j *= s``); other layers (ReLU, BatchNorm) leave both alone. VGG16's conv5_3: 196 px,
+    stride 16.
+    """
+    features = getattr(backbone, "features", None)
+    if not isinstance(features, nn.Sequential):
+        raise TypeError(f"backbone must have a .features nn.Sequential (VGG16Features or SmallCNN), got {type(backbone).__name__}")
+    size, stride = 1, 1
+    for layer in features:
+        if isinstance(layer, (nn.Conv2d, nn.MaxPool2d)):
+            k = layer.kernel_size if isinstance(layer.kernel_size, int) else layer.kernel_size[0]
+            s = layer.stride if isinstance(layer.stride, int) else layer.stride[0]
+            size += (k - 1) * stride
+            stride *= s
+    return size, stride
+
+
 class _Backbone(nn.Module):
     """Shared parts: input normalisation, validation and freezing."""
 
