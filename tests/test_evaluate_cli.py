@@ -9,10 +9,9 @@ import pytest
 import torch
 
 from soundloc.cli import main
-from soundloc.commands.evaluate import PROTOCOL_NAMES
 from soundloc.data.layout import write_annotations, write_id_list
 from soundloc.data.types import Annotation
-from soundloc.metrics import PRESETS, Protocol, evaluate
+from soundloc.metrics import evaluate
 
 ANNS = {
     # two annotators on the left half, one on the right (256 frame -> 224: 128 -> 112)
@@ -99,8 +98,3 @@ def test_cli_errors_name_the_problem(files: dict[str, Path], capsys: pytest.Capt
     np.savez(files["dir"] / "three_d.npz", left=np.zeros((1, 20, 20)))
     rc = main(["evaluate", "--heatmaps", str(files["dir"] / "three_d.npz"), "--annotations", str(files["ann"])])
     assert rc == 2 and "[H, W]" in capsys.readouterr().err
-
-
-def test_cli_protocol_names_are_the_presets() -> None:
-    assert set(PROTOCOL_NAMES) == set(PRESETS)
-    assert PRESETS["lvs"] == Protocol()

@@ -67,7 +67,7 @@ def test_version_is_single_sourced() -> None:
     assert meta == soundloc.__version__
 
 
-def test_requirements_are_ranges_and_constraints_pin_them() -> None:
+def test_every_requirement_has_a_pin_that_satisfies_its_range() -> None:
     from packaging.requirements import Requirement
     from packaging.version import Version
 
@@ -82,10 +82,6 @@ def test_requirements_are_ranges_and_constraints_pin_them() -> None:
         key = req.name.lower().replace("_", "-")
         assert key in pins, f"{req.name} has no exact pin in constraints.txt"
         assert pins[key] in req.specifier, f"pin {req.name}=={pins[key]} violates the range {req}"
-    assert pins["torch"] == Version("2.11.0")
-    assert pins["torchvision"] == Version("0.26.0")
-    assert pins["torchaudio"] == Version("2.11.0")
-    assert pins["jupyter-book"].major == 1
 
 
 def test_book_config_links_the_repository_and_colab() -> None:

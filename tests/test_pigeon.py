@@ -7,17 +7,9 @@ import math
 import pytest
 import torch
 
-from soundloc.pigeon import (
-    SCHEMES,
-    PigeonConfig,
-    attention_summary,
-    format_results,
-    load_results,
-    random_attention,
-    region_density,
-    region_mass,
-    run_pigeon,
-)
+from soundloc.constants import SCHEMES
+from soundloc.experiments.pigeon import PigeonConfig, format_results, load_results, pigeon_targets, run_pigeon
+from soundloc.metrics import attention_summary, random_attention, region_density, region_mass
 
 KEYS = ("ciou_at_0.5", "auc", "attention_on_object", "attention_on_context", "object_density", "context_density")
 
@@ -52,24 +44,60 @@ def test_attention_summary_and_random_maps() -> None:
     assert abs(s["attention_on_object"] - 0.25) < 0.02 and abs(s["context_area"] - 0.25) < 1e-6
 
 
-def test_config_presets_and_validation() -> None:
+def test_config_round_trips_and_validates() -> None:
     for scale in ("tiny", "smoke", "full"):
         cfg = PigeonConfig.at_scale(scale)
-        mc = cfg.model_config()
-        assert mc.temperature == 0.1 and mc.image_size == cfg.world_config().image_size
-        assert PigeonConfig.from_dict(cfg.to_dict()) == cfg
-    full = PigeonConfig.at_scale("full")
-    assert full.world_config().image_size == 128 and full.n_train > PigeonConfig.at_scale("smoke").n_train
+        assert PigeonConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     from soundloc.models import build_model
 
-    model = build_model(full.model_config())  # the GPU scale at least constructs
-    assert model.grid_size(128, 128) == (16, 16)
+    full = PigeonConfig.at_scale("full")
+    assert build_model(full.model).grid_size(128, 128) == (16, 16)  # the GPU scale at least constructs
+    # a world of another image size carries the model with it
+    big = PigeonConfig.at_scale("tiny", world={"image_size": 96})
+    assert big.model.image_size == 96 and big.model.temperature == 0.1
     with pytest.raises(ValueError, match="scale"):
         PigeonConfig.at_scale("huge")
     with pytest.raises(ValueError, match="n_labelled"):
         PigeonConfig.at_scale("tiny", n_labelled=10**6)
     with pytest.raises(ValueError, match="context_p"):
         PigeonConfig.at_scale("tiny", world={"context_p": 2.0})
+    with pytest.raises(ValueError, match="optimizer"):
+        PigeonConfig.at_scale("tiny", optimizer="lbfgs")
+    with pytest.raises(ValueError, match="sized for"):
+        PigeonConfig.at_scale("tiny", model=PigeonConfig.at_scale("full").model)
+    with pytest.raises(ValueError, match="unknown keys"):
+        PigeonConfig.from_dict({**PigeonConfig().to_dict(), "colour": "red"})
+
+
+def test_configs_saved_by_earlier_versions_load_as_the_same_experiment() -> None:
+    # results.json written before the configs were nested: world and model as overrides,
+    # "visual_pretraining"; the full world and model it ran with were recorded beside it
+    from pathlib import Path
+
+    from soundloc.data.synthetic import WorldConfig
+
+    old = json.loads((Path(__file__).parents[1] / "book/results/pigeon_smoke/seed0/results.json").read_text())
+    cfg = PigeonConfig.from_dict(old["config"])
+    assert cfg.world == WorldConfig.from_dict(old["world_config"]) and cfg.world.bound_fraction == 1.0
+    assert cfg.model.to_dict() == old["model_config"]
+    assert cfg.pretraining is not None and cfg.attention_reduction == "labelled_mean"
+    scratch = PigeonConfig.from_dict({**old["config"], "visual_pretraining": None, "model": {"freeze_visual": False}})
+    assert scratch.pretraining is None and scratch.model.temperature == 1.0
+
+
+def test_targets_by_hand() -> None:
+    def row(c: float, a: float, o: float, x: float) -> dict:
+        return {"ciou_at_0.5": c, "auc": a, "object_density": o, "context_density": x}
+
+    schemes = {"unsupervised": row(0.30, 0.35, 0.8, 1.6), "supervised": row(0.9, 0.7, 2.0, 0.5),
+               "semi_supervised": row(0.55, 0.6, 1.9, 0.4), "random": row(0.0, 0.30, 1.0, 1.0)}
+    assert all(pigeon_targets(schemes).values())
+    # a gain of 0.2 (< 0.25), an unsupervised AUC under random's, no superstition
+    schemes["semi_supervised"]["ciou_at_0.5"] = 0.50
+    schemes["unsupervised"].update(auc=0.29, context_density=0.7)
+    t = pigeon_targets(schemes)
+    assert not t["semi_supervised_ciou_gain_at_least_0.25"] and not t["every_scheme_auc_above_random"]
+    assert not t["unsupervised_context_density_above_object"] and t["semi_supervised_object_density_above_context"]
 
 
 @pytest.fixture(scope="module")
@@ -99,14 +127,7 @@ def test_tiny_run_writes_results_models_and_figures(tiny_run: tuple) -> None:
         assert 0 <= row["object_density"] <= 1 / 0.24 and row["context_density"] >= 0
     for key in ("version", "device", "date", "command", "timings", "config", "targets", "baselines"):
         assert key in on_disk
-    assert set(on_disk["targets"]) == {
-        "unsupervised_context_density_above_object", "semi_supervised_ciou_gain_at_least_0.25",
-        "semi_supervised_object_density_above_context", "every_scheme_auc_above_random",
-    }
-    # the targets are computed from the table
-    u, s = on_disk["schemes"]["unsupervised"], on_disk["schemes"]["semi_supervised"]
-    assert on_disk["targets"]["unsupervised_context_density_above_object"] == (u["context_density"] > u["object_density"])
-    assert on_disk["targets"]["semi_supervised_ciou_gain_at_least_0.25"] == (s["ciou_at_0.5"] - u["ciou_at_0.5"] >= 0.25)
+    assert on_disk["targets"] == pigeon_targets(on_disk["schemes"])
     # the random row is the metrics module's random baseline
     assert on_disk["schemes"]["random"]["auc"] == pytest.approx(on_disk["baselines"]["random"]["auc"])
     assert "unsupervised" in format_results(on_disk)
@@ -123,7 +144,7 @@ def test_saved_model_reproduces_its_row(tiny_run: tuple) -> None:
 
     out, res = tiny_run
     cfg = PigeonConfig.from_dict(res["config"])
-    world = SyntheticWorld(cfg.world_config(), seed=res["seed"])
+    world = SyntheticWorld(cfg.world, seed=res["seed"])
     splits = world_splits(world, cfg.n_train + cfg.n_test, cfg.n_test, cfg.n_labelled)
     test = SyntheticDataset(world, splits.test, labelled=False)
     model = load_model(out / "models" / "semi_supervised.pt")
@@ -153,13 +174,6 @@ def test_load_results_errors(tmp_path) -> None:
         load_results(tmp_path)
 
 
-def test_pigeon_command_rejects_bad_overrides(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
-    from soundloc.cli import main
-
-    assert main(["pigeon", "--scale", "tiny", "--out", str(tmp_path), "--context-p", "1.5", "--quiet"]) == 2
-    assert "context_p" in capsys.readouterr().err
-
-
 def _fake_run(seed: int, unsup: tuple[float, float], ok: bool) -> dict:
     def row(c: float, a: float, o: float, x: float) -> dict:
         # masses = density x area fraction (object 0.4, context 0.2 of the frame)
@@ -179,7 +193,7 @@ def _fake_run(seed: int, unsup: tuple[float, float], ok: bool) -> dict:
 
 
 def test_summarize_averages_over_runs_by_hand() -> None:
-    from soundloc.pigeon import summarize
+    from soundloc.experiments.pigeon import summarize
 
     runs = [_fake_run(0, (0.6, 1.8), True), _fake_run(1, (1.0, 1.2), False)]
     text = summarize(runs)
@@ -197,7 +211,7 @@ def test_plot_densities_bar_heights_are_means() -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    from soundloc.pigeon import plot_densities
+    from soundloc.viz import plot_densities
 
     runs = [_fake_run(0, (0.6, 1.8), True), _fake_run(1, (1.0, 1.2), False)]
     fig = plot_densities(runs)
@@ -209,7 +223,7 @@ def test_plot_densities_bar_heights_are_means() -> None:
 
 
 def test_printed_tables_show_the_kept_pixel_baselines() -> None:
-    from soundloc.pigeon import format_results, summarize
+    from soundloc.experiments.pigeon import format_results, summarize
 
     run = _fake_run(0, (0.6, 1.8), True)
     run["baselines"] = {"whole image": {"success": 0.125, "auc": 0.4}, "centre prior": {"success": 0.66, "auc": 0.55}}
@@ -218,23 +232,6 @@ def test_printed_tables_show_the_kept_pixel_baselines() -> None:
         centre = next(l for l in text.splitlines() if "centre prior" in l)
         assert "0.125" in whole and "0.400" in whole
         assert "0.660" in centre and "0.550" in centre
-
-
-def test_command_scales_match_the_library() -> None:
-    # The command lists the scales itself so that `soundloc --help` imports no torch; they must
-    # stay the library's.
-    from soundloc.commands import pigeon as command
-    from soundloc.pigeon import SCALES
-
-    assert command.SCALES == SCALES
-    for scale in SCALES:
-        assert pigeon_config_builds(scale)
-
-
-def pigeon_config_builds(scale: str) -> bool:
-    from soundloc.pigeon import PigeonConfig
-
-    return PigeonConfig.at_scale(scale).scale == scale
 
 
 @pytest.mark.slow
@@ -255,10 +252,11 @@ def test_frozen_visual_stream_is_the_pretrained_one(tiny_run: tuple) -> None:
 
 def _small(**kw) -> PigeonConfig:
     base = dict(n_train=64, n_labelled=16, n_test=24, epochs=1, threads=1, random_repeats=1, n_figure_examples=1,
-                visual_pretraining={"n_train": 64, "n_test": 16, "epochs": 1, "batch_size": 16})
+                pretraining={"n_train": 64, "n_test": 16, "epochs": 1, "batch_size": 16})
     return PigeonConfig.at_scale("tiny", **{**base, **kw})
 
 
+@pytest.mark.slow
 def test_pretrain_cache_reuses_an_identical_pretraining(tmp_path) -> None:
     cache = tmp_path / "cache"
     first = run_pigeon(_small(pretrain_cache=str(cache)), tmp_path / "a", seed=2, progress=False)
@@ -278,7 +276,7 @@ def test_pretrain_cache_reuses_an_identical_pretraining(tmp_path) -> None:
 
 
 def test_from_scratch_trains_the_visual_stream(tmp_path) -> None:
-    cfg = _small(visual_pretraining=None, model={"temperature": 0.1, "visual_width": 16, "freeze_visual": False})
+    cfg = _small(pretraining=None, model={"freeze_visual": False})
     res = run_pigeon(cfg, tmp_path, seed=0, progress=False)
     assert res["visual_pretraining"] is None and res["visual_stream"] == "from scratch"
     assert not (tmp_path / "models" / "visual_pretrained.pt").exists()
@@ -286,7 +284,7 @@ def test_from_scratch_trains_the_visual_stream(tmp_path) -> None:
 
 
 def test_pigeon_command_visual_stream_options(tmp_path, monkeypatch, capsys: pytest.CaptureFixture[str]) -> None:
-    import soundloc.pigeon as pigeon
+    import soundloc.experiments.pigeon as pigeon
     from soundloc.cli import main
 
     seen: list[PigeonConfig] = []
@@ -297,26 +295,62 @@ def test_pigeon_command_visual_stream_options(tmp_path, monkeypatch, capsys: pyt
 
     monkeypatch.setattr(pigeon, "run_pigeon", fake_run)
     assert main(["pigeon", "--scale", "smoke", "--out", str(tmp_path), "--quiet"]) == 0
-    assert seen[-1].visual_pretraining == {} and seen[-1].model["freeze_visual"] is True
+    assert seen[-1] == PigeonConfig.at_scale("smoke")
+    assert seen[-1].pretraining is not None and seen[-1].model.freeze_visual
     assert main(["pigeon", "--scale", "smoke", "--out", str(tmp_path), "--from-scratch", "--quiet"]) == 0
-    assert seen[-1].visual_pretraining is None and seen[-1].model["freeze_visual"] is False
-    assert seen[-1].model["temperature"] == 0.1
+    assert seen[-1].pretraining is None and not seen[-1].model.freeze_visual and seen[-1].model.temperature == 0.1
     assert main(["pigeon", "--scale", "smoke", "--out", str(tmp_path), "--pretrain-context-p", "0.25",
                  "--workers", "3", "--pretrain-cache", str(tmp_path / "c"), "--quiet"]) == 0
     cfg = seen[-1]
-    assert cfg.visual_pretraining == {"world": {"context_p": 0.25}} and cfg.workers == 3
-    assert cfg.pretrain_config().world_config(cfg.world_config()).context_p == 0.25
-    assert cfg.pretrain_config().workers == 3 and cfg.pretrain_cache == str(tmp_path / "c")
+    assert cfg.pretraining.world == {"context_p": 0.25} and cfg.workers == 3
+    assert cfg.pretraining.world_config(cfg.world).context_p == 0.25 and cfg.pretrain_cache == str(tmp_path / "c")
     capsys.readouterr()
     assert main(["pigeon", "--scale", "smoke", "--out", str(tmp_path), "--from-scratch",
                  "--pretrain-context-p", "0.25"]) == 2
     assert "exclude" in capsys.readouterr().err
     assert main(["pigeon", "--scale", "smoke", "--out", str(tmp_path), "--fine-tune-visual", "--temperature", "0.2"]) == 0
-    assert seen[-1].visual_pretraining == {} and seen[-1].model == {"temperature": 0.2, "freeze_visual": False}
+    assert seen[-1].pretraining is not None and seen[-1].model.temperature == 0.2 and not seen[-1].model.freeze_visual
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["pigeon", "--seed", "-1"], ["--seed", "-1"]),
+    (["pigeon", "--n-train", "8"], ["--n-train: given", "--n-labelled: the tiny scale default", "48"]),
+    (["pigeon", "--context-p", "1.5"], ["context_p", "1.5"]),
+    (["pigeon", "--temperature", "0"], ["temperature", "--temperature: given"]),
+])
+def test_pigeon_command_user_errors_are_one_line(argv, words, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    from soundloc.cli import main
+
+    assert main([*argv, "--scale", "tiny", "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    for word in words:
+        assert word in err, (word, err)
+    assert not (tmp_path / "run").exists()  # nothing written
+
+
+@pytest.mark.parametrize("command", ["pigeon", "synth"])
+def test_out_under_an_existing_file_is_refused(command, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    from soundloc.cli import main
+
+    (tmp_path / "file").write_text("x")
+    extra = ["--scale", "tiny"] if command == "pigeon" else ["--n", "4"]
+    assert main([command, "--out", str(tmp_path / "file" / "run"), *extra]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "is a file" in err and str(tmp_path / "file") in err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_cuda_device_without_a_gpu_is_refused(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    from soundloc.cli import main
+
+    assert main(["pigeon", "--scale", "tiny", "--out", str(tmp_path), "--device", "cuda"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "--device cuda" in err and "no CUDA GPU" in err
 
 
 def test_compare_setups_by_hand() -> None:
-    from soundloc.pigeon import compare
+    from soundloc.experiments.pigeon import compare
 
     a = [_fake_run(0, (0.6, 1.8), True), _fake_run(1, (1.0, 1.2), False)]
     b = [_fake_run(0, (1.5, 0.5), True)]
@@ -331,7 +365,7 @@ def test_compare_setups_by_hand() -> None:
 
 
 def test_load_runs_reads_matching_run_folders(tmp_path) -> None:
-    from soundloc.pigeon import load_runs
+    from soundloc.experiments.pigeon import load_runs
 
     for name, seed in (("seed1", 1), ("seed0", 0), ("control_seed0", 9)):
         (tmp_path / name).mkdir()

@@ -17,7 +17,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_SUBMODULES = {"models", "losses", "metrics", "data", "train", "viz", "utils", "pigeon", "config"}
+_SUBMODULES = {"models", "losses", "metrics", "data", "train", "pretrain", "experiments", "viz", "utils", "pigeon", "config", "constants"}
 
 
 def __getattr__(name: str) -> Any:

@@ -22,6 +22,8 @@ from typing import Literal
 
 import torch
 
+from soundloc.constants import SCHEMES, Scheme
+
 Reduction = Literal["mean", "sum", "none"]
 
 
@@ -157,11 +159,12 @@ def attention_loss(
 
 @dataclass
 class LossTerms:
-    """Semi-supervised loss parts: ``total = l_u + lam * l_s`` (all scalar tensors)."""
+    """The parts of a scheme's objective: ``total = l_u + λ l_s`` (scalar tensors); a term the
+    scheme does not use, or ``l_s`` on a batch without any annotated pair, is ``None``."""
 
     total: torch.Tensor
-    l_u: torch.Tensor
-    l_s: torch.Tensor
+    l_u: torch.Tensor | None
+    l_s: torch.Tensor | None
 
 
 def semi_supervised_loss(
@@ -184,6 +187,43 @@ def semi_supervised_loss(
     l_u = unsupervised_loss(f_v, f_pos, f_neg)
     l_s = attention_loss(logits, gt_attention, has_gt, reduction=attention_reduction)
     return LossTerms(total=l_u + lam * l_s, l_u=l_u, l_s=l_s)
+
+
+def scheme_loss(
+    scheme: Scheme,
+    f_v: torch.Tensor,
+    f_s: torch.Tensor,
+    negatives: torch.Tensor | None,
+    logits: torch.Tensor,
+    gt_attention: torch.Tensor | None,
+    has_gt: torch.Tensor,
+    lam: float = 1.0,
+    attention_reduction: Literal["labelled_mean", "batch_mean"] = "labelled_mean",
+) -> LossTerms:
+    """The objective of one of the paper's learning schemes (Table 1) on a batch.
+
+    - ``"unsupervised"``: :func:`unsupervised_loss` with ``f_s[negatives]`` as negatives;
+    - ``"supervised"``: :func:`attention_loss` on the annotated rows;
+    - ``"semi_supervised"``: :func:`semi_supervised_loss`, ``L_U + λ L_S``.
+
+    A batch without any annotated row gives ``l_s = None`` (and only L_U, or a zero total
+    without gradient for the supervised scheme). ``negatives`` (row indices, e.g. from
+    :func:`sample_negatives`) is needed by the schemes with L_U.
+    """
+    if scheme not in SCHEMES:
+        raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
+    labelled = gt_attention is not None and bool(has_gt.any())
+    if scheme != "supervised" and negatives is None:
+        raise ValueError(f"the {scheme} scheme needs negatives (indices of another row per row)")
+    if scheme == "semi_supervised" and labelled:
+        return semi_supervised_loss(f_v, f_s, f_s[negatives], logits, gt_attention, has_gt, lam, attention_reduction)
+    if scheme == "supervised":
+        if not labelled:
+            return LossTerms(total=f_v.new_zeros(()), l_u=None, l_s=None)
+        l_s = attention_loss(logits, gt_attention, has_gt, reduction=attention_reduction)
+        return LossTerms(total=l_s, l_u=None, l_s=l_s)
+    l_u = unsupervised_loss(f_v, f_s, f_s[negatives])
+    return LossTerms(total=l_u, l_u=l_u, l_s=None)
 
 
 def sample_negatives(batch_size: int, generator: torch.Generator | None = None,
@@ -216,6 +256,7 @@ __all__ = [
     "attention_loss",
     "normalize_gt",
     "sample_negatives",
+    "scheme_loss",
     "semi_supervised_loss",
     "shuffle_negatives",
     "triplet_distances",

@@ -27,17 +27,23 @@ during training mix statistics of earlier weights, and a frozen stream uses them
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from soundloc.config import ConfigMixin
+from soundloc.config import ConfigMixin, check_int, check_number
 from soundloc.data.synthetic import SyntheticWorld, WorldConfig, render_scenes
+from soundloc.models import ModelConfig, build_model
+from soundloc.utils import atomic_path, progress_bar, seed_everything
 
 #: World fields every pretraining world sets (images only: every scene shows its object).
 _IMAGE_ONLY = {"offscreen_p": 0.0, "ambient_p": 0.0, "clip_seconds": 0.05}
@@ -69,18 +75,13 @@ class PretrainConfig(ConfigMixin):
     workers: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("n_train", "n_test", "epochs", "batch_size"):
-            val = getattr(self, name)
-            if isinstance(val, bool) or not isinstance(val, int) or val < 1:
-                raise ValueError(f"visual pretraining: {name} must be a positive int, got {val!r}")
+        check_int(self, "n_train", "n_test", "epochs", "batch_size")
+        check_int(self, "world_seed_offset", "workers", low=0)
         if self.batch_size > self.n_train:
-            raise ValueError(f"visual pretraining: batch_size ({self.batch_size}) exceeds n_train ({self.n_train})")
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
-            raise ValueError(f"visual pretraining: lr must be > 0, got {self.lr!r}")
-        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 0:
-            raise ValueError(f"visual pretraining: workers must be an int >= 0, got {self.workers!r}")
+            raise ValueError(f"PretrainConfig.batch_size ({self.batch_size}) exceeds n_train ({self.n_train})")
+        check_number(self, "lr", low_open=True)
         if not isinstance(self.world, dict):
-            raise TypeError(f"visual pretraining: world must be a dict of WorldConfig fields, got {type(self.world).__name__}")
+            raise TypeError(f"PretrainConfig.world must be a dict of WorldConfig fields, got {type(self.world).__name__}")
 
     def world_config(self, base: WorldConfig) -> WorldConfig:
         """The pretraining world: ``base`` with images only (no off-screen or ambient scenes,
@@ -191,8 +192,6 @@ def pretrain_visual(
         A JSON-ready record: the pretraining world's config and seed, sizes, epochs, the final
         training loss, held-out and training accuracy, and seconds spent rendering / training.
     """
-    from tqdm.auto import tqdm
-
     config = PretrainConfig() if config is None else config
     if not isinstance(config, PretrainConfig):
         raise TypeError(f"config must be a PretrainConfig, got {type(config).__name__}")
@@ -226,7 +225,7 @@ def pretrain_visual(
 
     t1 = time.perf_counter()
     losses: list[float] = []
-    bar = tqdm(range(config.epochs), desc="pretraining the visual stream", disable=not progress, leave=False)
+    bar = progress_bar(range(config.epochs), progress, desc="pretraining the visual stream", leave=False)
     for _ in bar:
         perm = torch.randperm(config.n_train, generator=gen)
         running = torch.zeros((), device=device)
@@ -244,7 +243,8 @@ def pretrain_visual(
             sched.step()
             running += loss.detach()
         losses.append(float(running) / steps_per_epoch)
-        bar.set_postfix(loss=f"{losses[-1]:.3f}")
+        if progress:
+            bar.set_postfix(loss=f"{losses[-1]:.3f}")
     n_bn = recompute_batchnorm(backbone, x_train)
     train_seconds = time.perf_counter() - t1
     test_acc = accuracy(backbone, head, x_test, y_test)
@@ -268,4 +268,62 @@ def pretrain_visual(
     }
 
 
-__all__ = ["PretrainConfig", "accuracy", "classification_set", "pretrain_visual", "recompute_batchnorm"]
+def pretrain_key(config: PretrainConfig, world_config: WorldConfig, model_config: ModelConfig, seed: int) -> str:
+    """A digest of everything a pretrained visual stream depends on: the pretraining config
+    (not ``workers``), the pretraining world and its seed, the visual network's settings and
+    torch's version."""
+    visual = {k: getattr(model_config, k) for k in ("visual_backbone", "visual_width", "visual_dim", "visual_stride",
+                                                     "normalize_image", "pretrained")}
+    pre = {k: v for k, v in config.to_dict().items() if k != "workers"}
+    blob = json.dumps({"pretrain": pre, "world": config.world_config(world_config).to_dict(),
+                       "world_seed": seed + config.world_seed_offset, "seed": seed, "visual": visual,
+                       "torch": torch.__version__.split("+")[0]}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def pretrained_visual_state(
+    model_config: ModelConfig,
+    world_config: WorldConfig,
+    config: PretrainConfig,
+    seed: int,
+    device: str | torch.device = "cpu",
+    cache_dir: str | os.PathLike[str] | None = None,
+    progress: bool = False,
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The visual stream of ``model_config`` pretrained by :func:`pretrain_visual`, as a state
+    dict, with the pretraining's record.
+
+    The stream starts from the weights :func:`~soundloc.models.build_model` gives after
+    ``seed_everything(seed)`` (the same initial weights as the experiment's models). With
+    ``cache_dir``, a stream pretrained with an identical :func:`pretrain_key` is read from
+    ``cache_dir/visual_<key>.pt`` instead (the record then says ``reused_from``), and a new
+    one is written there (atomically), as ImageNet weights are downloaded once.
+    """
+    key = pretrain_key(config, world_config, model_config, seed)
+    cached = Path(cache_dir) / f"visual_{key}.pt" if cache_dir else None
+    if cached is not None and cached.is_file():
+        saved = torch.load(cached, map_location="cpu", weights_only=True)
+        return saved["state_dict"], dict(saved["pretraining"], reused_from=str(cached))
+    seed_everything(seed)
+    visual = build_model(model_config).visual
+    visual.frozen = False
+    for p in visual.parameters():
+        p.requires_grad_(True)
+    record = pretrain_visual(visual, world_config, config, seed=seed, device=device, progress=progress)
+    record["key"] = key
+    state = {k: v.detach().cpu().clone() for k, v in visual.state_dict().items()}
+    if cached is not None:
+        with atomic_path(cached) as tmp:
+            torch.save({"state_dict": state, "pretraining": record}, tmp)
+    return state, record
+
+
+__all__ = [
+    "PretrainConfig",
+    "accuracy",
+    "classification_set",
+    "pretrain_key",
+    "pretrain_visual",
+    "pretrained_visual_state",
+    "recompute_batchnorm",
+]

@@ -19,7 +19,7 @@ Reproducibility: :meth:`Trainer.fit` calls :func:`soundloc.utils.seed_everything
 ``config.seed``; the shuffling of every epoch and the negatives are drawn from two
 ``torch.Generator`` objects re-seeded at the start of each epoch from ``(seed, epoch)``, so the
 same seed gives the same history on the same machine (all but the ``seconds`` field), and a run
-resumed from a checkpoint (:func:`save_checkpoint` / :func:`load_checkpoint`) continues exactly
+resumed from a checkpoint (:func:`save_checkpoint` / :func:`resume_trainer`) continues exactly
 as the uninterrupted run would have. The model's initial weights come from whoever built it:
 seed before :func:`soundloc.models.build_model` too.
 
@@ -36,22 +36,22 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
-from soundloc.config import ConfigMixin
+from soundloc.config import ConfigMixin, check_choice, check_int, check_number
+from soundloc.constants import SCHEMES, Scheme
 from soundloc.data.types import Batch, collate
-from soundloc.losses import attention_loss, sample_negatives, unsupervised_loss
-from soundloc.models import LocalizerOutput, SoundLocalizer, save_model
-from soundloc.utils import atomic_path, default_device, seed_everything
+from soundloc.losses import sample_negatives, scheme_loss
+from soundloc.models import LocalizerOutput, ModelConfig, SoundLocalizer, build_model, save_model
+from soundloc.utils import atomic_path, default_device, progress_bar, seed_everything
 
-SCHEMES = ("unsupervised", "supervised", "semi_supervised")
-OPTIMIZERS = ("adam", "sgd")
-ATTENTION_REDUCTIONS = ("labelled_mean", "batch_mean")
+Optimizer = Literal["adam", "sgd"]
+AttentionReduction = Literal["labelled_mean", "batch_mean"]
 
 History = list[dict[str, Any]]
 ValFn = Callable[[SoundLocalizer, Any], dict[str, float]]
@@ -81,15 +81,15 @@ class TrainConfig(ConfigMixin):
         log_every: refresh the progress bar's running loss every this many steps.
     """
 
-    scheme: str = "unsupervised"
+    scheme: Scheme = "unsupervised"
     epochs: int = 10
     batch_size: int = 30
-    optimizer: str = "adam"
+    optimizer: Optimizer = "adam"
     lr: float = 1e-4
     weight_decay: float = 0.0
     momentum: float = 0.9
     lam: float = 1.0
-    attention_reduction: str = "labelled_mean"
+    attention_reduction: AttentionReduction = "labelled_mean"
     grad_clip: float | None = None
     num_workers: int = 0
     device: str | None = None
@@ -98,39 +98,17 @@ class TrainConfig(ConfigMixin):
     log_every: int = 10
 
     def __post_init__(self) -> None:
-        if self.scheme not in SCHEMES:
-            raise ValueError(f"scheme must be one of {SCHEMES}, got {self.scheme!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-        if self.attention_reduction not in ATTENTION_REDUCTIONS:
-            raise ValueError(
-                f"attention_reduction must be one of {ATTENTION_REDUCTIONS}, got {self.attention_reduction!r}"
-            )
-        for name in ("epochs", "batch_size", "log_every", "seed", "num_workers"):
-            val = getattr(self, name)
-            if not isinstance(val, int) or isinstance(val, bool):
-                raise TypeError(f"{name} must be an int, got {val!r}")
-        if self.epochs < 0:
-            raise ValueError(f"epochs must be >= 0, got {self.epochs}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        check_choice(self, "scheme", "optimizer", "attention_reduction")
+        check_int(self, "epochs", "seed", "num_workers", low=0)
+        check_int(self, "batch_size", "log_every")
         if self.scheme != "supervised" and self.batch_size < 2:
             raise ValueError(
                 f"batch_size must be >= 2 for the {self.scheme} scheme (a pair's negative is another "
                 f"pair of its batch), got {self.batch_size}"
             )
-        if self.log_every < 1:
-            raise ValueError(f"log_every must be >= 1, got {self.log_every}")
-        if self.num_workers < 0:
-            raise ValueError(f"num_workers must be >= 0, got {self.num_workers}")
-        for name in ("lr", "weight_decay", "momentum", "lam"):
-            val = getattr(self, name)
-            if not isinstance(val, (int, float)) or isinstance(val, bool) or not math.isfinite(val) or val < 0:
-                raise ValueError(f"{name} must be a finite number >= 0, got {val!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr!r}")
-        if self.grad_clip is not None and not (isinstance(self.grad_clip, (int, float)) and self.grad_clip > 0):
-            raise ValueError(f"grad_clip must be None or a number > 0, got {self.grad_clip!r}")
+        check_number(self, "weight_decay", "momentum", "lam")
+        check_number(self, "lr", low_open=True)
+        check_number(self, "grad_clip", low_open=True, optional=True)
 
     @classmethod
     def authors_code(cls, **overrides: Any) -> "TrainConfig":
@@ -147,14 +125,6 @@ def _derived_seed(seed: int, epoch: int, stream: int) -> int:
     return int(np.random.SeedSequence([seed % 2**63, epoch, stream]).generate_state(2, np.uint64)[0] >> np.uint64(1))
 
 
-def _tqdm(iterable: Any, enabled: bool, **kwargs: Any) -> Any:
-    if not enabled:
-        return iterable
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, **kwargs)
-
-
 class Trainer:
     """Trains a :class:`~soundloc.models.SoundLocalizer` with one of the paper's schemes.
 
@@ -165,7 +135,7 @@ class Trainer:
 
     ``train_set`` is any map-style dataset of :class:`~soundloc.data.Sample` (an
     :class:`~soundloc.data.AVDataset`, a list of samples, a ``Subset``...). Extension points for
-    subclasses (the multi-GPU engine overrides some): :meth:`make_optimizer`,
+    subclasses: :meth:`make_optimizer`,
     :meth:`make_loader`, :meth:`labelled_indices`, :meth:`forward`, :meth:`compute_loss`,
     :meth:`train_step`, :meth:`on_step_end`, :meth:`on_epoch_end`, :meth:`validate`.
 
@@ -227,7 +197,7 @@ class Trainer:
             labelled = set(dataset.labelled)
             return [k for k, i in enumerate(dataset.ids) if i in labelled]
         out = []
-        for k in _tqdm(range(len(dataset)), self.config.progress, desc="finding labelled pairs", leave=False):
+        for k in progress_bar(range(len(dataset)), self.config.progress, desc="finding labelled pairs", leave=False):
             if getattr(dataset[k], "gt_attention", None) is not None:
                 out.append(k)
         return out
@@ -279,29 +249,25 @@ class Trainer:
         and ``labelled`` (counts).
         """
         c = self.config
-        has_gt = batch.has_gt
-        n_lab = int(has_gt.sum())
-        parts: dict[str, Any] = {"pairs": len(batch), "labelled": n_lab, "l_u": None, "l_s": None}
-        loss = out.f_v.new_zeros(())
-        if c.scheme in ("unsupervised", "semi_supervised"):
+        n_lab = int(batch.has_gt.sum())
+        if c.scheme != "unsupervised" and n_lab > 0 and out.logits.shape != batch.gt_attention.shape:
+            raise ValueError(
+                f"the dataset's gt_attention grid {tuple(batch.gt_attention.shape[1:])} differs from the "
+                f"model's attention grid {tuple(out.logits.shape[1:])}: build the dataset with grid="
+                f"{tuple(out.logits.shape[1:])}"
+            )
+        neg = None
+        if c.scheme != "supervised":
             neg = sample_negatives(len(batch), self.negative_generator, device=out.f_s.device)
-            l_u = unsupervised_loss(out.f_v, out.f_s, out.f_s[neg])
-            loss = loss + l_u
-            parts["l_u"] = float(l_u.detach())
-        if c.scheme in ("supervised", "semi_supervised"):
-            if out.logits.shape != batch.gt_attention.shape and n_lab > 0:
-                raise ValueError(
-                    f"the dataset's gt_attention grid {tuple(batch.gt_attention.shape[1:])} differs from the "
-                    f"model's attention grid {tuple(out.logits.shape[1:])}: build the dataset with grid="
-                    f"{tuple(out.logits.shape[1:])}"
-                )
-            if n_lab > 0:
-                l_s = attention_loss(out.logits, batch.gt_attention, has_gt, reduction=c.attention_reduction)
-                weight = c.lam if c.scheme == "semi_supervised" else 1.0
-                loss = loss + weight * l_s
-                parts["l_s"] = float(l_s.detach())
-        parts["loss"] = float(loss.detach())
-        return loss, parts
+        terms = scheme_loss(c.scheme, out.f_v, out.f_s, neg, out.logits, batch.gt_attention, batch.has_gt,
+                            lam=c.lam, attention_reduction=c.attention_reduction)
+        parts: dict[str, Any] = {
+            "pairs": len(batch), "labelled": n_lab,
+            "l_u": None if terms.l_u is None else float(terms.l_u.detach()),
+            "l_s": None if terms.l_s is None else float(terms.l_s.detach()),
+            "loss": float(terms.total.detach()),
+        }
+        return terms.total, parts
 
     def train_step(self, batch: Batch) -> dict[str, Any]:
         """Forward, loss, backward, (clip), optimizer step on one batch; returns the loss parts.
@@ -411,14 +377,14 @@ class Trainer:
         loader = self.make_loader(data, shuffle=True, drop_last=True)
         self.model.train()
         epochs = range(self.epoch, c.epochs)
-        epoch_bar = _tqdm(epochs, c.progress and len(epochs) > 1, desc=f"{c.scheme}", unit="epoch")
+        epoch_bar = progress_bar(epochs, c.progress and len(epochs) > 1, desc=f"{c.scheme}", unit="epoch")
         for epoch in epoch_bar:
             t0 = time.perf_counter()
             if hasattr(train_set, "set_epoch"):
                 train_set.set_epoch(epoch)
             self.seed_epoch(epoch)
             steps: list[dict[str, Any]] = []
-            bar = _tqdm(loader, c.progress, desc=f"epoch {epoch + 1}/{c.epochs}", leave=False, unit="batch")
+            bar = progress_bar(loader, c.progress, desc=f"epoch {epoch + 1}/{c.epochs}", leave=False, unit="batch")
             for i, batch in enumerate(bar):
                 parts = self.train_step(batch)
                 if not math.isfinite(parts["loss"]):
@@ -491,7 +457,7 @@ class Trainer:
 def save_checkpoint(path: str | os.PathLike[str], trainer: Trainer) -> None:
     """Write a resumable checkpoint (model config, trainer state) atomically.
 
-    Read it back with :func:`load_checkpoint`; only plain types and tensors are stored, so it
+    Read it back with :func:`resume_trainer`; only plain types and tensors are stored, so it
     loads with ``torch.load(weights_only=True)``.
     """
     payload = {"model_config": dataclasses.asdict(trainer.model.config), **trainer.state_dict()}
@@ -499,14 +465,12 @@ def save_checkpoint(path: str | os.PathLike[str], trainer: Trainer) -> None:
         torch.save(payload, tmp)
 
 
-def load_checkpoint(
+def resume_trainer(
     path: str | os.PathLike[str], config: TrainConfig | None = None, device: str | None = None
 ) -> Trainer:
     """Rebuild the model and a :class:`Trainer` from :func:`save_checkpoint`, ready to continue
     with :meth:`Trainer.fit` (pass ``config`` to change e.g. ``epochs``; ``device`` overrides the
     saved one). Also restores torch's global CPU random state saved with it."""
-    from soundloc.models import ModelConfig, build_model
-
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint not found: {os.fspath(path)!r}")
     try:
@@ -584,7 +548,7 @@ def predict_attention(
     ids: list[str] = []
     maps: list[torch.Tensor] = []
     try:
-        for batch in _tqdm(loader, progress, desc="attention", unit="batch", leave=False):
+        for batch in progress_bar(loader, progress, desc="attention", unit="batch", leave=False):
             out = model(batch.image.to(dev), batch.waveform.to(dev))
             ids.extend(batch.ids)
             maps.append(out.attention.float().cpu())
@@ -598,8 +562,8 @@ __all__ = [
     "SCHEMES",
     "TrainConfig",
     "Trainer",
-    "load_checkpoint",
     "predict_attention",
+    "resume_trainer",
     "save_checkpoint",
     "save_trained",
     "train",

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import random
 import tempfile
@@ -81,6 +82,35 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     with atomic_open(path, "w", encoding="utf-8") as fh:
         json.dump(obj, fh, indent=2, sort_keys=False)
         fh.write("\n")
+
+
+def json_safe(obj: Any) -> Any:
+    """``obj`` with NaN/inf floats replaced by ``None`` and tuples by lists, recursively
+    (strict JSON has no NaN); dict keys become strings."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
+def progress_bar(iterable: Any, enabled: bool = True, **kwargs: Any) -> Any:
+    """A tqdm progress bar over ``iterable``, or ``iterable`` itself when not ``enabled``.
+
+    The bar is given an *iterator* of ``iterable`` and its length, so building it never starts
+    a second pass: ``tqdm.auto``'s bar calls ``iter()`` on what it wraps when it is created, and
+    each ``iter()`` of a shuffling DataLoader draws from its generator, so wrapping the loader
+    itself made the batch order (and every number after it) depend on whether progress was shown.
+    """
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+
+    if "total" not in kwargs and hasattr(iterable, "__len__"):
+        kwargs["total"] = len(iterable)
+    return tqdm(iter(iterable), **kwargs)
 
 
 def quick_mode() -> bool:

@@ -19,7 +19,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from soundloc.data.types import ANNOTATION_FRAME, SAMPLE_RATE, Annotation
+from soundloc.constants import ANNOTATION_FRAME, SAMPLE_RATE, SCHEMES
+from soundloc.data.types import Annotation
 from soundloc.utils import atomic_path
 
 if TYPE_CHECKING:
@@ -402,10 +403,38 @@ def save_figure(fig: "Figure", path: str | os.PathLike[str], dpi: int = 120, clo
         plt.close(fig)
 
 
+def plot_densities(runs: Sequence[Mapping[str, Any]]) -> "Figure":
+    """Object and context attention densities per scheme over several runs (bars: mean; dots:
+    the individual runs; dashed line: chance = 1). Returns the matplotlib Figure."""
+    import matplotlib.pyplot as plt
+
+    if not runs:
+        raise ValueError("plot_densities needs at least one run")
+    names = [n for n in (*SCHEMES, "random") if all(n in r["schemes"] for r in runs)]
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    width = 0.38
+    for j, (key, label, colour) in enumerate(
+        (("object_density", "on the object", "tab:green"), ("context_density", "on the context", "tab:brown"))
+    ):
+        xs = np.arange(len(names)) + (j - 0.5) * width
+        vals = np.array([[r["schemes"][n][key] for n in names] for r in runs])
+        ax.bar(xs, vals.mean(0), width, label=label, color=colour, alpha=0.8)
+        for row in vals:
+            ax.plot(xs, row, "k.", ms=5)
+    ax.axhline(1.0, color="k", ls="--", lw=1)
+    ax.set_xticks(np.arange(len(names)), [n.replace("_", "-") for n in names])
+    ax.set_ylabel("attention density (1 = chance)")
+    ax.set_title(f"where attention goes ({len(runs)} seed(s); dots: single seeds)")
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    return fig
+
+
 __all__ = [
     "attention_grid",
     "draw_boxes",
     "log_mel_spectrogram",
+    "plot_densities",
     "plot_history",
     "plot_metric_bars",
     "plot_sound",

@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-PROTOCOL_NAMES = ("lvs", "fixed-0.5", "inclusive", "bicubic", "align-corners", "strict-success", "paper-union", "lvs-code")
+from soundloc.metrics.protocol import PRESETS
+
 
 
 def _grid(text: str) -> tuple[int, int]:
@@ -50,7 +51,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--heatmaps", required=True, type=Path, help=".npz (arrays keyed by id) or .pt (dict id -> tensor [H, W])")
     parser.add_argument("--annotations", required=True, type=Path, help="annotations.json of the prepared-data layout")
     parser.add_argument("--ids", type=Path, default=None, help="file with the ids to score, one per line (default: every heatmap)")
-    parser.add_argument("--protocol", choices=PROTOCOL_NAMES, default="lvs", help="evaluation protocol (default: lvs)")
+    parser.add_argument("--protocol", choices=list(PRESETS), default="lvs", help="evaluation protocol (default: lvs)")
     parser.add_argument("--threshold", type=_threshold, default=None, help="override the protocol's threshold: 'median' or a fixed tau in [0, 1]")
     parser.add_argument("--random-grid", type=_grid, default=(20, 20), help="grid of the random baseline's maps, N or HxW (default: 20, the model's 20x20 grid)")
     parser.add_argument("--random-repeats", type=int, default=10, help="draws of the random baseline (default: 10)")

@@ -2,24 +2,33 @@
 
 Trains the unsupervised, supervised and semi-supervised schemes on the built-in synthetic world
 with the same seed and budget, evaluates them on held-out annotated scenes (cIoU@0.5, AUC, and
-where the attention mass goes: on the sounding object or on the co-occurring context), and
-writes DIR/results.json, DIR/models/*.pt and the figures DIR/attention.png and
-DIR/training_curves.png.
+where the attention goes: on the sounding object or on the co-occurring context), and writes
+DIR/results.json, DIR/models/*.pt and the figures DIR/attention.png and DIR/training_curves.png.
 
   soundloc pigeon --scale smoke --seed 0 --out runs/pigeon-0
 """
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 import sys
+from typing import Any
 
-SCALES = ("tiny", "smoke", "full")
+from soundloc.commands.common import UsageError, check_device, check_non_negative, check_output_dir, fail
+from soundloc.constants import SCALES
+
+#: PigeonConfig field -> the option that sets it (for error messages)
+_OPTIONS = {
+    "epochs": "--epochs", "n_train": "--n-train", "n_labelled": "--n-labelled", "n_test": "--n-test",
+    "batch_size": "--batch-size", "lr": "--lr", "threads": "--threads", "workers": "--workers",
+    "temperature": "--temperature", "context_p": "--context-p",
+}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scale", choices=SCALES, default="smoke",
-                        help="tiny (under a minute), smoke (CPU, minutes), full (GPU-sized); default smoke")
+                        help="tiny (about a minute), smoke (CPU: minutes), full (GPU-sized); default smoke")
     parser.add_argument("--seed", type=int, default=0, help="seed of the world, the initial weights and training (default 0)")
     parser.add_argument("--out", required=True, help="output folder (results.json, models/, figures)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda when visible, else cpu)")
@@ -45,44 +54,63 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="processes that render the world (default 0: none; results do not depend on it)")
     parser.add_argument("--pretrain-cache", default=None,
                         help="folder where pretrained visual streams are kept and reused by identical pretrainings")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars (the numbers are the same)")
 
 
-def run(args: argparse.Namespace) -> int:
-    import matplotlib
+def build_config(args: argparse.Namespace) -> Any:
+    """The :class:`~soundloc.experiments.pigeon.PigeonConfig` the options ask for."""
+    from soundloc.experiments.pigeon import PigeonConfig
 
-    matplotlib.use("Agg")  # figures are only written to files
-
-    from soundloc.pigeon import PigeonConfig, format_results, run_pigeon
-
-    overrides = {
+    if args.from_scratch and (args.pretrain_context_p is not None or args.fine_tune_visual):
+        raise UsageError("--from-scratch excludes --pretrain-context-p and --fine-tune-visual")
+    fields = {
         "epochs": args.epochs, "n_train": args.n_train, "n_labelled": args.n_labelled, "n_test": args.n_test,
         "batch_size": args.batch_size, "lr": args.lr, "device": args.device, "threads": args.threads,
         "workers": args.workers, "pretrain_cache": args.pretrain_cache,
     }
-    base = PigeonConfig.at_scale(args.scale)
-    kw = {k: v for k, v in overrides.items() if v is not None}
+    kw: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
+    model: dict[str, Any] = {}
     if args.temperature is not None:
-        kw["model"] = {**base.model, "temperature": args.temperature}
+        model["temperature"] = args.temperature
+    if args.fine_tune_visual or args.from_scratch:
+        model["freeze_visual"] = False
+    if model:
+        kw["model"] = model
     if args.context_p is not None:
-        kw["world"] = {**base.world, "context_p": args.context_p}
-    if args.from_scratch and (args.pretrain_context_p is not None or args.fine_tune_visual):
-        print("soundloc pigeon: --from-scratch excludes --pretrain-context-p and --fine-tune-visual", file=sys.stderr)
-        return 2
-    if args.fine_tune_visual:
-        kw["model"] = {**kw.get("model", base.model), "freeze_visual": False}
+        kw["world"] = {"context_p": args.context_p}
     if args.from_scratch:
-        kw["visual_pretraining"] = None
-        kw["model"] = {**kw.get("model", base.model), "freeze_visual": False}
+        kw["pretraining"] = None
     elif args.pretrain_context_p is not None:
-        pre = dict(base.visual_pretraining or {})
-        pre["world"] = {**pre.get("world", {}), "context_p": args.pretrain_context_p}
-        kw["visual_pretraining"] = pre
+        kw["pretraining"] = {"world": {"context_p": args.pretrain_context_p}}
+    return PigeonConfig.at_scale(args.scale, **kw)
+
+
+def _explain(message: str, args: argparse.Namespace) -> str:
+    """Name the options behind the config fields a message mentions, and who set them."""
+    notes = []
+    for name, option in _OPTIONS.items():
+        if re.search(rf"\b{name}\b", message):
+            given = getattr(args, option[2:].replace("-", "_"), None)
+            notes.append(f"{option}: {'given' if given is not None else f'the {args.scale} scale default'}")
+    return f"{message} ({'; '.join(notes)})" if notes else message
+
+
+def run(args: argparse.Namespace) -> int:
     try:
-        config = PigeonConfig.at_scale(args.scale, **kw)
+        check_non_negative("--seed", args.seed)
+        check_output_dir("--out", args.out)
+        check_device("--device", args.device)
+        config = build_config(args)
+    except UsageError as exc:
+        return fail("pigeon", exc)
     except (TypeError, ValueError) as exc:
-        print(f"soundloc pigeon: {exc}", file=sys.stderr)
-        return 2
+        return fail("pigeon", _explain(str(exc), args))
+
+    import matplotlib
+
+    matplotlib.use("Agg")  # figures are only written to files
+    from soundloc.experiments.pigeon import format_results, run_pigeon
+
     command = "soundloc " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["pigeon"] else None
     results = run_pigeon(config, args.out, seed=args.seed, command=command, progress=not args.quiet)
     print(format_results(results))

@@ -9,7 +9,8 @@ that ``soundloc.data.AVDataset(DIR, ...)`` reads it like real data.
 from __future__ import annotations
 
 import argparse
-import sys
+
+from soundloc.commands.common import UsageError, check_non_negative, check_output_dir, fail
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -29,6 +30,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        check_non_negative("--seed", args.seed)
+        check_output_dir("--out", args.out)
+    except UsageError as exc:
+        return fail("synth", exc)
     from soundloc.data.synthetic import SyntheticWorld, WorldConfig, write_world
 
     fields = {
@@ -41,7 +47,6 @@ def run(args: argparse.Namespace) -> int:
         world = SyntheticWorld(config, seed=args.seed)
         root = write_world(world, args.out, args.n, n_test=args.test, n_labelled=args.labelled, progress=not args.quiet)
     except (TypeError, ValueError) as exc:
-        print(f"soundloc synth: {exc}", file=sys.stderr)
-        return 2
+        return fail("synth", exc)
     print(f"wrote {args.n} scenes of {world!r} to {root}")
     return 0

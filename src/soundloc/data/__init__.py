@@ -9,7 +9,8 @@
   :mod:`~soundloc.data.leakage`, :mod:`~soundloc.data.cache` - getting and preparing real data
 """
 from soundloc.data.cache import PackedDataset
-from soundloc.data.dataset import AVDataset, annotation_attention, box_mask, grid_attention
+from soundloc.data.dataset import AVDataset, annotation_attention, grid_attention
+from soundloc.metrics.groundtruth import box_map as box_mask  # its one home is the metrics
 from soundloc.data.leakage import check_leakage, enforce_no_leakage
 from soundloc.data.synthetic import SyntheticDataset, SyntheticWorld, WorldConfig, write_world
 from soundloc.data.types import ANNOTATION_FRAME, SAMPLE_RATE, Annotation, Batch, Sample, collate

@@ -13,24 +13,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from soundloc.data import io
 from soundloc.data.layout import ANNOTATIONS_FILE, read_annotations, read_id_list, read_index, split_path
-from soundloc.data.types import SAMPLE_RATE, Annotation, BoxT, Sample
+from soundloc.data.types import SAMPLE_RATE, Annotation, Sample
+from soundloc.metrics.groundtruth import box_map, consensus_map
+from soundloc.metrics.regions import grid_coverage
 
 GridT = tuple[int, int]
-
-
-def box_mask(boxes: Sequence[BoxT], frame_size: int) -> torch.Tensor:
-    """Binary ``[frame_size, frame_size]`` map of the union of half-open boxes (clipped to the frame)."""
-    m = torch.zeros((frame_size, frame_size), dtype=torch.float32)
-    for x1, y1, x2, y2 in boxes:
-        x1, x2 = max(0, min(frame_size, x1)), max(0, min(frame_size, x2))
-        y1, y2 = max(0, min(frame_size, y1)), max(0, min(frame_size, y2))
-        m[y1:y2, x1:x2] = 1.0
-    return m
 
 
 def grid_attention(mask: torch.Tensor, grid: GridT) -> torch.Tensor | None:
@@ -42,8 +33,7 @@ def grid_attention(mask: torch.Tensor, grid: GridT) -> torch.Tensor | None:
     """
     if mask.ndim != 2:
         raise ValueError(f"mask must be [H, W], got shape {tuple(mask.shape)}")
-    h, w = grid
-    cells = F.adaptive_avg_pool2d(mask[None, None].float(), (h, w))[0, 0]
+    cells = grid_coverage(mask, grid)
     total = float(cells.sum())
     if total <= 0:
         return None
@@ -63,8 +53,7 @@ def annotation_attention(
     if n == 0:
         return None
     if annotator == "consensus":
-        maps = torch.stack([box_mask(b, annotation.frame_size) for b in annotation.boxes])
-        mask = torch.clamp(maps.sum(0) / min(2, n), max=1.0)
+        mask = consensus_map(annotation.boxes, annotation.frame_size, consensus=min(2, n), box_union=True)
     else:
         if annotator == "random":
             j = int((rng or np.random.default_rng()).integers(n))
@@ -72,7 +61,7 @@ def annotation_attention(
             j = annotator
         else:
             raise ValueError(f"annotator must be 'random', 'consensus' or an index < {n}, got {annotator!r}")
-        mask = box_mask(annotation.boxes[j], annotation.frame_size)
+        mask = box_map(annotation.boxes[j], annotation.frame_size)
     return grid_attention(mask, grid)
 
 

@@ -13,10 +13,8 @@ from typing import Any
 
 import torch
 
-#: Audio sample rate of SoundNet and of the prepared data (Hz).
-SAMPLE_RATE = 22_050
-#: Side of the square frame in which the Flickr-SoundNet annotation boxes are given.
-ANNOTATION_FRAME = 256
+from soundloc.constants import ANNOTATION_FRAME, SAMPLE_RATE
+
 #: Tags an annotator may give a box ("" where the source does not say).
 TAGS = ("object", "ambient", "")
 

@@ -7,76 +7,70 @@ The community's protocol (the LVS evaluation code, CVPR 2021) is the default eve
 - :mod:`~soundloc.metrics.prediction`  - resize, min-max normalise, threshold: the set ``A``
 - :mod:`~soundloc.metrics.scores`      - cIoU, success rate, AUC, per-annotator IoU (Table 3)
 - :mod:`~soundloc.metrics.baselines`   - whole image, centre prior, random maps
+- :mod:`~soundloc.metrics.regions`     - attention mass and density on a region (where attention goes)
 - :mod:`~soundloc.metrics.report`      - :func:`evaluate` and :func:`format_table`
-"""
-from soundloc.metrics.baselines import (
-    CENTRE_SIGMA_FRACTION,
-    BaselineScore,
-    baseline_scores,
-    centre_prior,
-    random_baseline,
-    random_maps,
-    whole_image_set,
-)
-from soundloc.metrics.groundtruth import (
-    annotator_maps,
-    box_map,
-    check_box,
-    consensus_map,
-    gt_map,
-    gt_maps,
-    scale_box,
-    scale_boxes,
-)
-from soundloc.metrics.prediction import normalise_maps, predicted_set, resize_maps, threshold_values
-from soundloc.metrics.protocol import PRESETS, Protocol, get_protocol
-from soundloc.metrics.report import EvaluationResult, evaluate, format_table, protocol_name
-from soundloc.metrics.scores import (
-    AnnotatorScores,
-    annotator_ious,
-    ciou,
-    ciou_from_set,
-    iou_from_set,
-    per_annotator_scores,
-    success_and_auc,
-    success_curve,
-    success_rate,
-)
 
-__all__ = [
-    "CENTRE_SIGMA_FRACTION",
-    "PRESETS",
-    "AnnotatorScores",
-    "BaselineScore",
-    "EvaluationResult",
-    "Protocol",
-    "annotator_ious",
-    "annotator_maps",
-    "baseline_scores",
-    "box_map",
-    "centre_prior",
-    "check_box",
-    "ciou",
-    "ciou_from_set",
-    "consensus_map",
-    "evaluate",
-    "format_table",
-    "get_protocol",
-    "gt_map",
-    "gt_maps",
-    "iou_from_set",
-    "normalise_maps",
-    "per_annotator_scores",
-    "predicted_set",
-    "protocol_name",
-    "random_baseline",
-    "random_maps",
-    "resize_maps",
-    "scale_box",
-    "scale_boxes",
-    "success_and_auc",
-    "success_curve",
-    "success_rate",
-    "threshold_values",
-    "whole_image_set",
-]
+The names below are imported from their submodules on first use, so importing
+:mod:`soundloc.metrics.protocol` alone (as the command line does) does not import torch.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: public name -> the submodule that defines it
+_NAMES: dict[str, str] = {
+    "AnnotatorScores": "scores",
+    "BaselineScore": "baselines",
+    "CENTRE_SIGMA_FRACTION": "baselines",
+    "EvaluationResult": "report",
+    "PRESETS": "protocol",
+    "Protocol": "protocol",
+    "annotator_ious": "scores",
+    "annotator_maps": "groundtruth",
+    "attention_summary": "regions",
+    "baseline_scores": "baselines",
+    "box_map": "groundtruth",
+    "centre_prior": "baselines",
+    "check_box": "groundtruth",
+    "ciou": "scores",
+    "ciou_from_set": "scores",
+    "consensus_map": "groundtruth",
+    "evaluate": "report",
+    "format_table": "report",
+    "get_protocol": "protocol",
+    "grid_coverage": "regions",
+    "gt_map": "groundtruth",
+    "gt_maps": "groundtruth",
+    "iou_from_set": "scores",
+    "normalise_maps": "prediction",
+    "per_annotator_scores": "scores",
+    "predicted_set": "prediction",
+    "protocol_name": "report",
+    "random_attention": "regions",
+    "random_baseline": "baselines",
+    "random_maps": "baselines",
+    "region_density": "regions",
+    "region_mass": "regions",
+    "resize_maps": "prediction",
+    "scale_box": "groundtruth",
+    "scale_boxes": "groundtruth",
+    "success_and_auc": "scores",
+    "success_curve": "scores",
+    "success_rate": "scores",
+    "threshold_values": "prediction",
+    "whole_image_set": "baselines",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _NAMES:
+        return getattr(importlib.import_module(f"{__name__}.{_NAMES[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + list(_NAMES))
+
+
+__all__ = sorted(_NAMES)

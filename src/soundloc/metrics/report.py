@@ -8,7 +8,6 @@ side by side. The CLI (``soundloc evaluate``) and the book use these two.
 from __future__ import annotations
 
 import dataclasses
-import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from soundloc.metrics.groundtruth import AnnotationLike, gt_maps
 from soundloc.metrics.prediction import _predict, as_heatmap_batch
 from soundloc.metrics.protocol import PRESETS, Protocol, get_protocol
 from soundloc.metrics.scores import AnnotatorScores, ciou_from_set, per_annotator_scores, success_and_auc, success_curve
+from soundloc.utils import json_safe
 
 
 def protocol_name(protocol: Protocol) -> str:
@@ -86,18 +86,7 @@ class EvaluationResult:
                 "iou": a.iou.tolist(),
             }
         out["baselines"] = {k: v.to_dict() for k, v in self.baselines.items()}
-        return _json_safe(out)
-
-
-def _json_safe(obj: Any) -> Any:
-    """Replace NaN/inf floats by None (strict JSON has no NaN)."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    return obj
+        return json_safe(out)
 
 
 def _predicted_sets(heatmaps: Any, p: Protocol, device: torch.device | str | None) -> torch.Tensor:

@@ -50,8 +50,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-SAMPLE_RATE = 22050
-"""SoundNet's sampling rate in Hz."""
+from soundloc.constants import SAMPLE_RATE
+
 
 SoundVariant = Literal["soundnet8", "short"]
 

@@ -61,10 +61,7 @@ an in-memory cache) as the same :class:`~soundloc.data.types.Sample` objects tha
 prepared-data layout (:mod:`soundloc.data.layout`) so that ``AVDataset`` reads the very same
 samples back.
 
-Speed (``benchmarks/bench_synthetic.py``, one CPU thread, 64×64 images, 1 s clips): about 220
-scenes per second generated, 5,700 cached samples per second served, 135 scenes per second
-written to disk and 850 per second read back by ``AVDataset`` (0.5 s clips: 360 generated per
-second).
+How fast it renders is measured by ``benchmarks/bench_synthetic.py`` (``benchmarks/README.md``).
 
 The package's modules: :mod:`~soundloc.data.synthetic.config` (:class:`WorldConfig`, the
 shape and kind tables), :mod:`~soundloc.data.synthetic.sound` (signatures, clips, ambient

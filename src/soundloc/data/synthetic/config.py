@@ -123,13 +123,10 @@ class WorldConfig(ConfigMixin):
             raise ValueError(f"annotation_frame must be a positive int, got {self.annotation_frame!r}")
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> WorldConfig:
-        """Rebuild from :meth:`to_dict`, as :meth:`ConfigMixin.from_dict`; a dict without
-        ``bound_fraction`` (saved before the world was graded, when every class was bound)
-        loads with ``bound_fraction=1.0``, the world it described."""
-        if isinstance(d, dict) and "bound_fraction" not in d:
-            d = {**d, "bound_fraction": 1.0}
-        return super().from_dict(d)
+    def migrate(cls, d: dict[str, Any]) -> dict[str, Any]:
+        """A dict without ``bound_fraction`` (saved before the world was graded, when every
+        class was bound) loads with ``bound_fraction=1.0``, the world it described."""
+        return d if "bound_fraction" in d else {**d, "bound_fraction": 1.0}
 
     @property
     def clip_samples(self) -> int:

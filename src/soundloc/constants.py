@@ -1,0 +1,23 @@
+"""Names and numbers the whole library shares, in one torch-free module.
+
+The command line imports this module to build its parsers, so it must stay cheap: no torch,
+no NumPy.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+#: Audio sample rate of SoundNet and of the prepared data (Hz).
+SAMPLE_RATE = 22_050
+#: Side of the square frame in which the Flickr-SoundNet annotation boxes are given.
+ANNOTATION_FRAME = 256
+
+Scheme = Literal["unsupervised", "supervised", "semi_supervised"]
+#: The learning schemes of the paper's Table 1, in its order (:mod:`soundloc.train`).
+SCHEMES: tuple[Scheme, ...] = ("unsupervised", "supervised", "semi_supervised")
+
+Scale = Literal["tiny", "smoke", "full"]
+#: Named sizes of an experiment: ``tiny`` (tests), ``smoke`` (2 CPU cores), ``full`` (a GPU).
+SCALES: tuple[Scale, ...] = ("tiny", "smoke", "full")
+
+__all__ = ["ANNOTATION_FRAME", "SAMPLE_RATE", "SCALES", "SCHEMES", "Scale", "Scheme"]

@@ -1,0 +1,5 @@
+"""Experiments: the paper's studies, each a typed config, a run made of small steps, and a report.
+
+- :mod:`soundloc.experiments.pigeon`     - the pigeon superstition on the synthetic world
+- :mod:`soundloc.experiments.provenance` - what every committed result records about its run
+"""

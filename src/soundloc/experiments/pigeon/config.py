@@ -1,0 +1,203 @@
+"""The pigeon experiment's configuration: one typed object describes a run.
+
+:class:`PigeonConfig` nests the world (:class:`~soundloc.data.synthetic.WorldConfig`), the
+model (:class:`~soundloc.models.ModelConfig`) and the visual stream's pretraining
+(:class:`~soundloc.pretrain.PretrainConfig`, or ``None`` for a stream trained from scratch),
+and round-trips through the ``config`` entry of ``results.json``. :meth:`PigeonConfig.at_scale`
+gives the named sizes.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from soundloc.config import ConfigMixin, check_choice, check_int, check_number
+from soundloc.constants import SCALES, Scale, Scheme
+from soundloc.data.synthetic import WorldConfig
+from soundloc.models import ModelConfig
+from soundloc.pretrain import PretrainConfig
+from soundloc.train import AttentionReduction, Optimizer, TrainConfig
+
+
+def cpu_model(world: WorldConfig, **overrides: Any) -> ModelConfig:
+    """``ModelConfig.cpu`` sized for ``world``'s images and clips, with the experiment's
+    softmax temperature 0.1 and a frozen visual stream, then ``overrides``.
+
+    τ = 0.1 departs from the paper (τ = 1): over cosines in [-1, 1] the paper's softmax keeps
+    α near uniform, and mass readings flatten; the cIoU and AUC only rank cells and do not change.
+    """
+    base: dict[str, Any] = {"image_size": world.image_size, "clip_samples": world.clip_samples,
+                            "temperature": 0.1, "freeze_visual": True}
+    base.update(overrides)
+    return ModelConfig.cpu(**base)
+
+
+def _smoke_world() -> WorldConfig:
+    return WorldConfig(clip_seconds=0.5)
+
+
+@dataclass
+class PigeonConfig(ConfigMixin):
+    """Everything the pigeon experiment depends on.
+
+    Attributes:
+        scale: the preset's name (informative).
+        world: the synthetic world.
+        model: the model; its ``image_size`` and ``clip_samples`` must be the world's.
+        pretraining: how the visual stream is pretrained as an image classifier on a world of
+            another seed before every scheme starts from it (the paper's ImageNet VGG16);
+            ``None`` trains the stream from scratch with the rest of the model.
+        n_train: training scenes (unlabelled video: every kind of scene).
+        n_labelled: annotated training scenes whose boxes the supervised and semi-supervised
+            schemes may use (the first ``n_labelled`` annotated training scenes).
+        n_test: held-out scenes (the annotated ones among them are the test set).
+        epochs: epochs of every scheme (the same budget for all three).
+        batch_size, lr, weight_decay, optimizer, attention_reduction: as
+            :class:`~soundloc.train.TrainConfig`.
+        annotator: how L_S's ground truth is drawn (``"random"``: one annotator per step, as
+            the authors do; ``"consensus"``; or an annotator's index).
+        n_figure_examples: test scenes shown in the attention figure.
+        random_repeats: draws of the random baseline.
+        device: ``None`` = GPU when visible, else CPU.
+        threads: torch CPU threads (``None`` leaves torch's default).
+        workers: processes that render the world's scenes (0: in this process; the results
+            do not depend on it).
+        pretrain_cache: a folder where pretrained visual streams are kept and reused by any
+            later run whose pretraining would be identical
+            (:func:`~soundloc.pretrain.pretrained_visual_state`); ``None``: always pretrain.
+    """
+
+    scale: Scale = "smoke"
+    world: WorldConfig = field(default_factory=_smoke_world)
+    model: ModelConfig = field(default_factory=lambda: cpu_model(_smoke_world()))
+    pretraining: PretrainConfig | None = field(default_factory=PretrainConfig)
+    n_train: int = 3000
+    n_labelled: int = 300
+    n_test: int = 300
+    epochs: int = 8
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    optimizer: Optimizer = "adam"
+    attention_reduction: AttentionReduction = "labelled_mean"
+    annotator: Literal["random", "consensus"] | int = "random"
+    n_figure_examples: int = 6
+    random_repeats: int = 10
+    device: str | None = None
+    threads: int | None = None
+    workers: int = 0
+    pretrain_cache: str | None = None
+
+    def __post_init__(self) -> None:
+        check_choice(self, "scale", "optimizer", "attention_reduction")
+        for name, kind in (("world", WorldConfig), ("model", ModelConfig)):
+            if not isinstance(getattr(self, name), kind):
+                raise TypeError(f"PigeonConfig.{name} must be a {kind.__name__}, got {type(getattr(self, name)).__name__}")
+        if self.pretraining is not None and not isinstance(self.pretraining, PretrainConfig):
+            raise TypeError(f"PigeonConfig.pretraining must be a PretrainConfig or None, got {type(self.pretraining).__name__}")
+        check_int(self, "n_train", "n_test", "epochs", "batch_size", "n_figure_examples", "random_repeats")
+        check_int(self, "workers", low=0)
+        check_int(self, "threads", optional=True)
+        check_number(self, "lr", low_open=True)
+        check_number(self, "weight_decay")
+        if isinstance(self.n_labelled, bool) or not isinstance(self.n_labelled, int) or not 2 <= self.n_labelled <= self.n_train:
+            raise ValueError(f"PigeonConfig.n_labelled must be an int in [2, n_train = {self.n_train}], got {self.n_labelled!r}")
+        if self.n_labelled < self.batch_size:
+            raise ValueError(f"PigeonConfig.n_labelled ({self.n_labelled}) must be >= batch_size ({self.batch_size}): "
+                             "the supervised scheme trains on the labelled scenes alone")
+        if not (self.annotator in ("random", "consensus") or (isinstance(self.annotator, int) and 0 <= self.annotator)):
+            raise ValueError(f"PigeonConfig.annotator must be 'random', 'consensus' or an index, got {self.annotator!r}")
+        if (self.model.image_size, self.model.clip_samples) != (self.world.image_size, self.world.clip_samples):
+            raise ValueError(
+                f"PigeonConfig.model is sized for {self.model.image_size}px images and {self.model.clip_samples}-sample "
+                f"clips, the world makes {self.world.image_size}px and {self.world.clip_samples}-sample ones"
+            )
+
+    @classmethod
+    def at_scale(cls, scale: str, **overrides: Any) -> "PigeonConfig":
+        """The named preset (:data:`~soundloc.constants.SCALES`) with ``overrides``.
+
+        ``world``, ``model`` and ``pretraining`` may be given as config objects or as dicts of
+        fields that change the preset's; when the world changes its image size or clip length
+        and no model is given, the model follows it. ``pretraining=None`` trains the visual
+        stream from scratch.
+        """
+        if scale not in SCALES:
+            raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
+        preset = _PRESETS[scale]
+        world = _merge(preset["world"], overrides.pop("world", None))
+        model_over = overrides.pop("model", None)
+        if isinstance(model_over, ModelConfig):
+            model = model_over
+        else:
+            model = cpu_model(world, **{**preset["model"], **(model_over or {})})
+        pre_over = overrides.pop("pretraining", preset["pretraining"])
+        pretraining = None if pre_over is None else _merge(preset["pretraining"] or PretrainConfig(), pre_over)
+        kw: dict[str, Any] = {**preset["fields"], **overrides}
+        return cls(scale=scale, world=world, model=model, pretraining=pretraining, **kw)  # type: ignore[arg-type]
+
+    @classmethod
+    def migrate(cls, d: dict[str, Any]) -> dict[str, Any]:
+        """Configs saved before the configs were nested (``visual_pretraining``, and ``world``
+        and ``model`` as dicts of overrides) load as the same experiment: the world as it was
+        then (every class context-bound), the model as ``cpu_model`` of it plus the overrides,
+        and L_S averaged over the labelled rows, as it was then."""
+        if "visual_pretraining" not in d:
+            return d
+        d = dict(d)
+        world = WorldConfig.from_dict(dict(d.get("world") or {}))
+        pre = d.pop("visual_pretraining")
+        d["world"] = world.to_dict()
+        d["model"] = ModelConfig.cpu(image_size=world.image_size, clip_samples=world.clip_samples, **(d.get("model") or {})).to_dict()
+        d["pretraining"] = None if pre is None else PretrainConfig.from_dict(dict(pre)).to_dict()
+        d.setdefault("attention_reduction", "labelled_mean")
+        return d
+
+    def train_config(self, scheme: Scheme, seed: int, progress: bool = True) -> TrainConfig:
+        """The :class:`~soundloc.train.TrainConfig` of one scheme."""
+        return TrainConfig(
+            scheme=scheme, epochs=self.epochs, batch_size=self.batch_size, optimizer=self.optimizer,
+            lr=self.lr, weight_decay=self.weight_decay, attention_reduction=self.attention_reduction,
+            device=self.device, seed=seed, progress=progress, num_workers=self.workers,
+        )
+
+
+def _merge(base: Any, change: Any) -> Any:
+    """``change`` when it is a config object, else ``base`` with the fields of the dict ``change``."""
+    if change is None:
+        return base
+    if isinstance(change, dict):
+        return dataclasses.replace(base, **change) if change else base
+    return change
+
+
+#: The named sizes: ``fields`` are PigeonConfig fields, ``model`` overrides of :func:`cpu_model`.
+_PRESETS: dict[str, dict[str, Any]] = {
+    # tests and quick chapter runs: small world, one short training per scheme
+    "tiny": {
+        "world": WorldConfig(clip_seconds=0.5),
+        "model": {"visual_width": 16},
+        "pretraining": PretrainConfig(n_train=480, n_test=96, epochs=2, batch_size=32),
+        "fields": dict(n_train=240, n_labelled=48, n_test=48, epochs=2, batch_size=16,
+                       n_figure_examples=3, random_repeats=3),
+    },
+    # the CPU scale (2 cores): what the book's tables report
+    "smoke": {
+        "world": WorldConfig(clip_seconds=0.5),
+        "model": {},
+        "pretraining": PretrainConfig(),
+        "fields": dict(n_train=3000, n_labelled=300, n_test=300, epochs=8, batch_size=32),
+    },
+    # GPU-sized: 128x128 images (16x16 grid), 8 classes, wider networks, more data and epochs
+    "full": {
+        "world": WorldConfig(image_size=128, num_classes=8, clip_seconds=1.0),
+        "model": {"visual_width": 64, "visual_dim": 256, "sound_width": 0.5, "sound_dim": 256,
+                  "sound_hidden": 256, "visual_hidden": 256},
+        "pretraining": PretrainConfig(n_train=20000, n_test=2000, epochs=8, batch_size=128),
+        "fields": dict(n_train=20000, n_labelled=2500, n_test=500, epochs=20, batch_size=64, lr=3e-4),
+    },
+}
+
+
+__all__ = ["PigeonConfig", "cpu_model"]

@@ -1,0 +1,134 @@
+"""Reading and reporting pigeon runs: one run's table, a summary over seeds, a comparison of setups.
+
+Every table that shows a model also shows the random baseline and the kept-pixel baselines
+(whole image, centre prior): a model localizes only where it beats all three.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from soundloc.constants import SCHEMES
+from soundloc.utils import read_json
+
+RESULTS_FILE = "results.json"
+#: Baselines printed beside the schemes (besides random maps, which has its own row).
+PRINTED_BASELINES = ("whole image", "centre prior")
+
+
+def load_results(out_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read ``out_dir/results.json`` written by :func:`run_pigeon`.
+
+    Raises:
+        FileNotFoundError: no results file; ValueError: not valid JSON or missing ``schemes``.
+    """
+    path = Path(out_dir) / RESULTS_FILE if Path(out_dir).is_dir() or not str(out_dir).endswith(".json") else Path(out_dir)
+    data = read_json(path, f"pigeon results file (run `soundloc pigeon --out {out_dir}`)")
+    if not isinstance(data, dict) or "schemes" not in data:
+        raise ValueError(f"{path}: not a pigeon results file (no 'schemes')")
+    return data
+
+
+def load_runs(folder: str | os.PathLike[str], pattern: str = "seed*") -> list[dict[str, Any]]:
+    """:func:`load_results` of every run folder in ``folder`` whose name matches ``pattern``
+    (sorted by name); an empty list when there is none."""
+    return [load_results(p.parent) for p in sorted(Path(folder).glob(f"{pattern}/{RESULTS_FILE}"))]
+
+
+def format_results(results: dict[str, Any]) -> str:
+    """A plain-text table of one run: per scheme cIoU@0.5, AUC, masses and densities."""
+    lines = [
+        f"pigeon superstition, seed {results.get('seed')}, scale {results.get('scale')}, "
+        f"temperature {results.get('temperature')}",
+        f"{'scheme':<16}{'cIoU@0.5':>9}{'AUC':>7}{'mass obj':>10}{'mass ctx':>10}{'dens obj':>10}{'dens ctx':>10}{'train s':>9}",
+    ]
+    for name in (*SCHEMES, "random"):
+        r = results["schemes"].get(name)
+        if r is None:
+            continue
+        secs = r.get("train_seconds")
+        lines.append(
+            f"{name:<16}{r['ciou_at_0.5']:>9.3f}{r['auc']:>7.3f}{r['attention_on_object']:>10.3f}"
+            f"{r['attention_on_context']:>10.3f}{r['object_density']:>10.2f}{r['context_density']:>10.2f}"
+            f"{(f'{secs:.0f}' if secs is not None else '-'):>9}"
+        )
+    for name in PRINTED_BASELINES:
+        b = results.get("baselines", {}).get(name)
+        if b is not None:
+            lines.append(f"{name:<16}{b['success']:>9.3f}{b['auc']:>7.3f}{'(no attention map: a kept-pixel baseline)':>50}")
+    for k, v in results.get("targets", {}).items():
+        lines.append(f"  target {k}: {'met' if v else 'NOT met'}")
+    return "\n".join(lines)
+
+
+def summarize(runs: list[dict[str, Any]]) -> str:
+    """A plain-text table over several runs (e.g. seeds): one row per seed and scheme, then
+    the mean ± standard deviation over the runs, then which targets each run meets.
+
+    ``runs`` are :func:`load_results` / :func:`run_pigeon` dictionaries.
+    """
+    if not runs:
+        raise ValueError("summarize needs at least one run")
+    keys = ("ciou_at_0.5", "auc", "object_density", "context_density")
+    head = f"{'seed':>4}  {'scheme':<16}{'cIoU@0.5':>9}{'AUC':>7}{'dens obj':>10}{'dens ctx':>10}"
+    lines = [f"pigeon superstition, scale {runs[0].get('scale')}, {len(runs)} run(s)", head]
+    for r in runs:
+        for name in (*SCHEMES, "random"):
+            row = r["schemes"].get(name)
+            if row is not None:
+                lines.append(f"{r.get('seed')!s:>4}  {name:<16}" + "".join(
+                    f"{row[k]:>{w}.{d}f}" for k, w, d in zip(keys, (9, 7, 10, 10), (3, 3, 2, 2))))
+    for r in runs:
+        for name in PRINTED_BASELINES:
+            b = r.get("baselines", {}).get(name)
+            if b is not None:
+                lines.append(f"{r.get('seed')!s:>4}  {name:<16}{b['success']:>9.3f}{b['auc']:>7.3f}")
+    lines.append("mean ± std over runs")
+    for name in (*SCHEMES, "random"):
+        vals = [[r["schemes"][name][k] for r in runs if name in r["schemes"]] for k in keys]
+        if not vals[0]:
+            continue
+        cells = "".join(f"  {np.mean(v):.3f}±{np.std(v):.3f}" for v in vals)
+        lines.append(f"      {name:<16}{cells}")
+    for r in runs:
+        met = [k for k, v in r.get("targets", {}).items() if v]
+        missed = [k for k, v in r.get("targets", {}).items() if not v]
+        lines.append(f"seed {r.get('seed')}: targets met {len(met)}/{len(met) + len(missed)}"
+                     + (f"; not met: {', '.join(missed)}" if missed else ""))
+    return "\n".join(lines)
+
+
+def compare(groups: dict[str, list[dict[str, Any]]]) -> str:
+    """A plain-text table comparing setups (e.g. visual streams), each over several seeds.
+
+    For every group: the unsupervised model's mean object and context densities and AUC, the
+    random baseline's mean AUC, the semi-supervised cIoU@0.5 gain over the unsupervised model,
+    and, per target, on how many of the group's runs it holds.
+    """
+    if not groups or any(not runs for runs in groups.values()):
+        raise ValueError("compare needs at least one group, each with at least one run")
+    names = list(next(iter(groups.values()))[0].get("targets", {}))
+    head = (f"{'setup':<34}{'runs':>5}{'unsup dens obj':>16}{'unsup dens ctx':>16}{'unsup AUC':>11}"
+            f"{'random AUC':>12}{'semi gain':>11}")
+    lines = [head]
+    for label, runs in groups.items():
+        u = [r["schemes"]["unsupervised"] for r in runs]
+        s_ = [r["schemes"]["semi_supervised"] for r in runs]
+        rnd = [r["schemes"]["random"]["auc"] for r in runs]
+        gain = [b["ciou_at_0.5"] - a["ciou_at_0.5"] for a, b in zip(u, s_)]
+        lines.append(
+            f"{label:<34}{len(runs):>5}{np.mean([x['object_density'] for x in u]):>16.2f}"
+            f"{np.mean([x['context_density'] for x in u]):>16.2f}{np.mean([x['auc'] for x in u]):>11.3f}"
+            f"{np.mean(rnd):>12.3f}{np.mean(gain):>+11.2f}"
+        )
+    lines.append("targets held (runs of each setup)")
+    for label, runs in groups.items():
+        held = [f"{k}: {sum(bool(r.get('targets', {}).get(k)) for r in runs)}/{len(runs)}" for k in names]
+        lines.append(f"  {label}: " + "; ".join(held))
+    return "\n".join(lines)
+
+
+__all__ = ["PRINTED_BASELINES", "RESULTS_FILE", "compare", "format_results", "load_results", "load_runs", "summarize"]

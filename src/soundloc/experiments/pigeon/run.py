@@ -1,0 +1,300 @@
+"""The pigeon superstition, run on the synthetic world in small steps.
+
+Senocak et al. (CVPR 2018, Sec. 4-5) observe that the unsupervised model (triplet loss L_U)
+sometimes attends to what *co-occurs* with a sound rather than to its source (the rails, not
+the train), and that a little supervision (L_S) corrects it. :func:`run_pigeon` trains the
+three schemes of the paper's Table 1 from the same initial weights, with the same seed and
+number of epochs, scores them on held-out annotated scenes with :mod:`soundloc.metrics` (cIoU@0.5
+and AUC beside the random, whole-image and centre-prior baselines) and measures where the
+attention goes (:mod:`soundloc.metrics.regions`). Its steps:
+
+1. :func:`build_world` - the world, its splits and the test scenes' regions;
+2. :func:`visual_stream` - the visual stream pretrained as an image classifier on a world of
+   another seed (the paper's frozen ImageNet VGG16), or ``None`` (from scratch);
+3. :func:`train_scheme` - one scheme from the shared initial weights;
+4. :func:`score_scheme` - its maps, scores and attention densities;
+5. :func:`write_artifacts` - ``results.json``, the models and the figures.
+
+Attention masses are measured on the test scenes whose sounding object is visible (kind
+``"object"``): the object region is the source's true box, the context region the ground band
+outside it. Ambient test scenes are scored by cIoU/AUC like the others.
+
+Budget: every scheme trains for the same number of epochs with the same optimizer over *its*
+training pairs: the unsupervised and semi-supervised schemes over all ``n_train`` scenes, the
+supervised one over the ``n_labelled`` annotated scenes only (the paper's supervised model sees
+only annotated pairs), so it takes fewer steps.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from soundloc import viz
+from soundloc.constants import SCHEMES, Scheme
+from soundloc.data.synthetic import Scene, SyntheticDataset, SyntheticWorld, WorldSplits, world_splits
+from soundloc.experiments.pigeon.config import PigeonConfig
+from soundloc.experiments.provenance import provenance
+from soundloc.metrics import EvaluationResult, attention_summary, evaluate, random_attention
+from soundloc.models import ModelConfig, SoundLocalizer, build_model
+from soundloc.pretrain import pretrained_visual_state
+from soundloc.train import History, Trainer, predict_attention, save_trained
+from soundloc.utils import atomic_path, default_device, json_safe, seed_everything, write_json
+
+RESULTS_FILE = "results.json"
+
+
+@dataclass
+class PigeonData:
+    """The world of one run and what the steps share: splits, datasets, test scenes and masks."""
+
+    world: SyntheticWorld
+    splits: WorldSplits
+    grid: tuple[int, int]
+    train_set: SyntheticDataset  # every training scene; labelled ones carry ground truth
+    unlabelled: SyntheticDataset  # the same scenes without ground truth
+    test_set: SyntheticDataset
+    test_scenes: list[Scene]
+
+    @property
+    def ids(self) -> list[str]:
+        return [s.id for s in self.test_scenes]
+
+    @property
+    def visible(self) -> torch.Tensor:
+        """``[N]`` bool: test scenes whose sounding object is in view (attention masses)."""
+        return torch.tensor([s.kind == "object" for s in self.test_scenes])
+
+    def masks(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``[N, H, W]`` object and context masks of the test scenes."""
+        return (torch.stack([s.object_mask for s in self.test_scenes]),
+                torch.stack([s.context_mask for s in self.test_scenes]))
+
+
+def build_world(config: PigeonConfig, seed: int, progress: bool = False) -> PigeonData:
+    """Step 1: the world of ``seed``, its splits, and every scene rendered once (with
+    ``config.workers`` processes)."""
+    world = SyntheticWorld(config.world, seed=seed)
+    grid = build_model(config.model).grid_size(config.world.image_size, config.world.image_size)
+    splits = world_splits(world, config.n_train + config.n_test, config.n_test, config.n_labelled)
+    base = SyntheticDataset(world, splits.train, grid=grid, annotator=config.annotator,
+                            labelled=splits.labelled, seed=seed)
+    base.subset(list(splits.train) + list(splits.test)).prefetch(config.workers, progress, "generating the world")
+    test_set = base.subset(splits.test, labelled=False, grid=None)
+    return PigeonData(
+        world=world, splits=splits, grid=tuple(grid), train_set=base,
+        unlabelled=base.subset(splits.train, labelled=False), test_set=test_set,
+        test_scenes=[test_set.scene(k) for k in range(len(test_set))],
+    )
+
+
+def visual_stream(
+    config: PigeonConfig, seed: int, device: str, progress: bool = False
+) -> tuple[dict[str, torch.Tensor] | None, dict[str, Any] | None]:
+    """Step 2: the pretrained visual stream's state dict and its record, or ``(None, None)``
+    when ``config.pretraining`` is ``None`` (the stream trains from scratch)."""
+    if config.pretraining is None:
+        return None, None
+    pre = dataclasses.replace(config.pretraining, workers=config.workers)
+    return pretrained_visual_state(config.model, config.world, pre, seed, device=device,
+                                   cache_dir=config.pretrain_cache, progress=progress)
+
+
+def train_scheme(
+    config: PigeonConfig, scheme: Scheme, data: PigeonData, visual_state: dict[str, torch.Tensor] | None,
+    seed: int, device: str, progress: bool = False,
+) -> Trainer:
+    """Step 3: one scheme trained from the shared initial weights (``seed_everything(seed)``
+    before building the model, then the pretrained visual stream loaded into it)."""
+    seed_everything(seed)
+    model = build_model(config.model)
+    if visual_state is not None:
+        model.visual.load_state_dict(visual_state)
+    trainer = Trainer(model, dataclasses.replace(config.train_config(scheme, seed, progress), device=device))
+    trainer.fit(data.unlabelled if scheme == "unsupervised" else data.train_set)
+    return trainer
+
+
+def score_maps(maps: torch.Tensor, data: PigeonData) -> dict[str, float]:
+    """Attention mass and density on the object and the context, over the visible test scenes."""
+    obj, ctx = data.masks()
+    visible = data.visible
+    return attention_summary(maps[visible], obj[visible], ctx[visible])
+
+
+def score_scheme(
+    model: SoundLocalizer, data: PigeonData, config: PigeonConfig, seed: int, name: str, baselines: bool = False
+) -> tuple[dict[str, Any], torch.Tensor, EvaluationResult]:
+    """Step 4: a trained model's test maps, its cIoU@0.5 and AUC (LVS protocol) and attention
+    densities; with ``baselines`` the evaluation also scores the random, whole-image and
+    centre-prior baselines (random maps on the model's grid)."""
+    got_ids, maps = predict_attention(model, data.test_set, batch_size=64)
+    if got_ids != data.ids:
+        raise RuntimeError("predict_attention returned the test pairs in another order")
+    evaluation = evaluate(maps, [s.annotation for s in data.test_scenes], ids=data.ids, baselines=baselines,
+                          seed=seed, random_repeats=config.random_repeats, random_grid=data.grid,
+                          per_annotator=True, name=name)
+    row: dict[str, Any] = {"ciou_at_0.5": float(evaluation.success), "auc": float(evaluation.auc)}
+    row.update(score_maps(maps, data))
+    row["per_annotator_mean_success"] = float(evaluation.annotators.mean_success) if evaluation.annotators else None
+    return row, maps, evaluation
+
+
+def random_row(baseline: dict[str, Any], data: PigeonData, seed: int) -> dict[str, Any]:
+    """The random baseline as a scheme's row: its scores and the densities of its first maps."""
+    row: dict[str, Any] = {"ciou_at_0.5": baseline["success"], "auc": baseline["auc"],
+                           "ciou_at_0.5_std": baseline["success_std"], "auc_std": baseline["auc_std"]}
+    row.update(score_maps(random_attention(len(data.test_scenes), data.grid, seed), data))
+    return row
+
+
+def pigeon_targets(schemes: dict[str, dict[str, Any]]) -> dict[str, bool]:
+    """The experiment's four checks of one run, judged on densities and scores."""
+    u, s_, r = schemes["unsupervised"], schemes["semi_supervised"], schemes["random"]
+    return {
+        "unsupervised_context_density_above_object": bool(u["context_density"] > u["object_density"]),
+        "semi_supervised_ciou_gain_at_least_0.25": bool(s_["ciou_at_0.5"] - u["ciou_at_0.5"] >= 0.25),
+        "semi_supervised_object_density_above_context": bool(s_["object_density"] > s_["context_density"]),
+        "every_scheme_auc_above_random": bool(all(schemes[k]["auc"] > r["auc"] for k in SCHEMES)),
+    }
+
+
+def visual_stream_label(model: ModelConfig, pretraining: dict[str, Any] | None) -> str:
+    """A short description of the visual stream, for tables."""
+    if pretraining is None:
+        return "from scratch" + (" (frozen: random features)" if model.freeze_visual else "")
+    p = pretraining["world_config"]["context_p"]
+    return f"pretrained (context_p {p:g}), {'frozen' if model.freeze_visual else 'fine-tuned'}"
+
+
+def write_artifacts(out: Path, results: dict[str, Any], data: PigeonData, maps: dict[str, torch.Tensor],
+                    histories: dict[str, History], n_examples: int) -> None:
+    """Step 5: ``attention.png`` (test scenes × schemes), ``training_curves.png`` and, last
+    and atomically, ``results.json``."""
+    scenes = data.test_scenes
+    chosen = [k for k, s in enumerate(scenes) if s.kind == "object"][:n_examples] or list(range(min(n_examples, len(scenes))))
+    fig = viz.attention_grid(
+        torch.stack([scenes[k].image for k in chosen]),
+        {name.replace("_", "-"): m[chosen] for name, m in maps.items()},
+        titles=[f"class {scenes[k].label}, band {scenes[k].context_label}" for k in chosen],
+        annotations=[scenes[k].annotation for k in chosen],
+    )
+    viz.save_figure(fig, out / "attention.png", close=True)
+    viz.save_figure(viz.plot_history(histories, keys=("loss", "l_u", "l_s")), out / "training_curves.png", close=True)
+    write_json(out / RESULTS_FILE, json_safe(results))
+
+
+def run_pigeon(
+    config: PigeonConfig | None = None,
+    out_dir: str | os.PathLike[str] = "pigeon",
+    seed: int = 0,
+    command: str | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train the three schemes on the synthetic world and measure the superstition.
+
+    Writes into ``out_dir``: ``results.json`` (atomically), ``models/<scheme>.pt`` (with the
+    train config and history), ``models/visual_pretrained.pt``, and the figures
+    ``attention.png`` and ``training_curves.png``.
+
+    ``results.json`` holds ``schemes`` (for ``unsupervised``, ``supervised``,
+    ``semi_supervised`` and the ``random`` baseline: ``ciou_at_0.5``, ``auc``,
+    ``attention_on_object`` / ``attention_on_context`` (mean mass), ``object_density`` /
+    ``context_density``), ``baselines`` (whole image, centre prior, random with its spread),
+    ``targets``, ``config`` (:meth:`PigeonConfig.to_dict`), ``histories``, ``timings`` and the
+    run's provenance (version, device, date, command). Same seed and config, same numbers on the
+    same machine, whatever ``progress`` is; only timings and date differ.
+    """
+    config = PigeonConfig.at_scale("smoke") if config is None else config
+    if not isinstance(config, PigeonConfig):
+        raise TypeError(f"config must be a PigeonConfig, got {type(config).__name__}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    out = Path(out_dir)
+    (out / "models").mkdir(parents=True, exist_ok=True)
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
+    device = config.device or default_device()
+    log = (lambda msg: print(f"[pigeon seed {seed}] {msg}", file=sys.stderr)) if progress else (lambda msg: None)
+    t_start = time.perf_counter()
+
+    data = build_world(config, seed, progress)
+    timings: dict[str, float] = {"generate_world": time.perf_counter() - t_start}
+
+    t0 = time.perf_counter()
+    visual_state, pretraining = visual_stream(config, seed, device, progress)
+    if visual_state is not None:
+        timings["pretrain_visual"] = time.perf_counter() - t0
+        with atomic_path(out / "models" / "visual_pretrained.pt") as tmp:
+            torch.save({"state_dict": visual_state, "pretraining": pretraining}, tmp)
+        log(f"visual stream pretrained: held-out accuracy {pretraining['test_accuracy']:.3f} "
+            f"({timings['pretrain_visual']:.0f} s)")
+
+    schemes: dict[str, dict[str, Any]] = {}
+    maps: dict[str, torch.Tensor] = {}
+    histories: dict[str, History] = {}
+    baselines: dict[str, Any] = {}
+    evaluation = None
+    for scheme in SCHEMES:
+        t0 = time.perf_counter()
+        trainer = train_scheme(config, scheme, data, visual_state, seed, device, progress)
+        timings[f"train_{scheme}"] = time.perf_counter() - t0
+        save_trained(out / "models" / f"{scheme}.pt", trainer, extra={"world_seed": seed, "scale": config.scale})
+        row, maps[scheme], evaluation = score_scheme(trainer.model, data, config, seed, scheme,
+                                                     baselines=scheme == SCHEMES[0])
+        if scheme == SCHEMES[0]:
+            baselines = {k: v.to_dict() for k, v in evaluation.baselines.items()}
+        row["train_seconds"] = timings[f"train_{scheme}"]
+        row["final_loss"] = trainer.history[-1]["loss"] if trainer.history else None
+        schemes[scheme], histories[scheme] = row, trainer.history
+        log(f"{scheme}: " + ", ".join(f"{k}={v:.3f}" for k, v in row.items() if isinstance(v, float)))
+    schemes["random"] = random_row(baselines["random"], data, seed)
+
+    targets = pigeon_targets(schemes)
+    timings["total"] = time.perf_counter() - t_start
+    kinds = [s.kind for s in data.test_scenes]
+    results: dict[str, Any] = {
+        "experiment": "pigeon superstition (Senocak et al., CVPR 2018, Sec. 4-5) on the synthetic world",
+        "schemes": schemes,
+        "baselines": baselines,
+        "targets": targets,
+        "all_targets_met": bool(all(targets.values())),
+        "seed": seed,
+        "scale": config.scale,
+        "config": config.to_dict(),
+        "temperature": config.model.temperature,
+        "visual_stream": visual_stream_label(config.model, pretraining),
+        "visual_pretraining": pretraining,
+        "grid": list(data.grid),
+        "protocol": evaluation.protocol.describe() if evaluation else None,
+        "test": {"n": len(kinds), "object": kinds.count("object"), "ambient": kinds.count("ambient"),
+                 "masses_measured_on": "test scenes of kind 'object'"},
+        "train": {"n": len(data.splits.train), "labelled": len(data.splits.labelled)},
+        "histories": histories,
+        "timings": timings,
+        **provenance(device, command or f"soundloc.experiments.pigeon.run_pigeon(<{config.scale} config>, seed={seed})"),
+    }
+    write_artifacts(out, results, data, maps, histories, config.n_figure_examples)
+    return results
+
+
+__all__ = [
+    "PigeonData",
+    "RESULTS_FILE",
+    "build_world",
+    "pigeon_targets",
+    "random_row",
+    "run_pigeon",
+    "score_maps",
+    "score_scheme",
+    "train_scheme",
+    "visual_stream",
+    "visual_stream_label",
+    "write_artifacts",
+]
