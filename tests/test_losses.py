@@ -119,7 +119,7 @@ def test_attention_loss_unlabelled_rows_contribute_nothing() -> None:
     gt[0, 1:3, 1:3] = 1.0
     gt[2] = torch.rand(4, 4, dtype=torch.float64)  # garbage on an unlabelled row is ignored too
     has_gt = torch.tensor([True, False, False])
-    loss = attention_loss(logits, gt, has_gt)
+    loss = attention_loss(logits, gt, has_gt, reduction="labelled_mean")
     # Only row 0 counts; labelled_mean divides by the one labelled row.
     la = torch.log_softmax(logits.detach()[0].flatten(), 0)
     expected = -(0.25 * la[torch.tensor([5, 6, 9, 10])]).sum().item()
@@ -131,6 +131,31 @@ def test_attention_loss_unlabelled_rows_contribute_nothing() -> None:
     per_row = attention_loss(logits, gt, has_gt, reduction="none")
     assert per_row[1:].tolist() == [0.0, 0.0]
     assert attention_loss(logits, gt, has_gt, reduction="batch_mean").item() == pytest.approx(expected / 3)
+
+
+def test_default_weighting_is_the_papers_batch_mean() -> None:
+    # A batch of 4 whose rows 0 and 2 are labelled, on a 2x2 grid. Row 0: uniform logits and a
+    # ground truth on one cell -> L_S = -log(1/4) = log 4. Row 2: logits (log 2, 0, 0, 0), so
+    # alpha = (2/5, 1/5, 1/5, 1/5), and a ground truth on cells 0 and 1 -> L_S = -(log(2/5) +
+    # log(1/5)) / 2. The paper's lambda L_S per sample, averaged over the whole batch of 4:
+    l0 = math.log(4)
+    l2 = -(math.log(2 / 5) + math.log(1 / 5)) / 2
+    logits = torch.zeros(4, 2, 2, dtype=torch.float64)
+    logits[2, 0, 0] = math.log(2)
+    gt = torch.zeros(4, 2, 2, dtype=torch.float64)
+    gt[0, 1, 1] = 1.0
+    gt[2, 0, :] = 1.0
+    has_gt = torch.tensor([True, False, True, False])
+    assert attention_loss(logits, gt, has_gt).item() == pytest.approx((l0 + l2) / 4)
+    assert attention_loss(logits, gt, has_gt, reduction="labelled_mean").item() == pytest.approx((l0 + l2) / 2)
+    # the semi-supervised total and the trainer's default use the same weighting
+    f = torch.zeros(4, 3, dtype=torch.float64)
+    terms = semi_supervised_loss(f, f, f, logits, gt, has_gt)
+    assert terms.l_s.item() == pytest.approx((l0 + l2) / 4)
+    assert terms.total.item() == pytest.approx(0.5 + (l0 + l2) / 4)  # L_U = 2 (1/2)^2 at d+ = d-
+    from soundloc.train import TrainConfig
+
+    assert TrainConfig().attention_reduction == "batch_mean"
 
 
 def test_attention_loss_no_labelled_rows_is_zero_without_gradient() -> None:
@@ -175,7 +200,7 @@ def test_semi_supervised_total_and_lambda_zero() -> None:
     terms = semi_supervised_loss(f_v, f_pos, f_neg, logits, gt, has_gt, lam=1.0)
     l_u = unsupervised_loss(f_v, f_pos, f_neg)
     la = torch.log_softmax(logits.reshape(4, 4), 1)
-    l_s = -(la[0, 0] + la[1, 0]) / 2
+    l_s = -(la[0, 0] + la[1, 0]) / 4  # two labelled rows, averaged over the batch of 4 (the paper's)
     assert terms.l_u.item() == pytest.approx(l_u.item())
     assert terms.l_s.item() == pytest.approx(l_s.item(), rel=1e-6)
     assert terms.total.item() == pytest.approx(l_u.item() + l_s.item(), rel=1e-6)

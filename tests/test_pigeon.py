@@ -85,19 +85,65 @@ def test_configs_saved_by_earlier_versions_load_as_the_same_experiment() -> None
     assert scratch.pretraining is None and scratch.model.temperature == 1.0
 
 
-def test_targets_by_hand() -> None:
-    def row(c: float, a: float, o: float, x: float) -> dict:
-        return {"ciou_at_0.5": c, "auc": a, "object_density": o, "context_density": x}
+def _row(c: float, a: float, bound: tuple[float, float, float], free: tuple[float, float, float]) -> dict:
+    """A scheme's row: overall cIoU@0.5 and AUC; per group (cIoU@0.5, object, context density)."""
+    def g(v: tuple[float, float, float]) -> dict:
+        return {"ciou_at_0.5": v[0], "auc": a, "object_density": v[1], "context_density": v[2], "n_scenes": 10}
+    return {"ciou_at_0.5": c, "auc": a, "object_density": 1.0, "context_density": 1.0,
+            "groups": {"context_bound": g(bound), "free": g(free)}}
 
-    schemes = {"unsupervised": row(0.30, 0.35, 0.8, 1.6), "supervised": row(0.9, 0.7, 2.0, 0.5),
-               "semi_supervised": row(0.55, 0.6, 1.9, 0.4), "random": row(0.0, 0.30, 1.0, 1.0)}
-    assert all(pigeon_targets(schemes).values())
-    # a gain of 0.2 (< 0.25), an unsupervised AUC under random's, no superstition
-    schemes["semi_supervised"]["ciou_at_0.5"] = 0.50
-    schemes["unsupervised"].update(auc=0.29, context_density=0.7)
-    t = pigeon_targets(schemes)
-    assert not t["semi_supervised_ciou_gain_at_least_0.25"] and not t["every_scheme_auc_above_random"]
-    assert not t["unsupervised_context_density_above_object"] and t["semi_supervised_object_density_above_context"]
+
+def _schemes() -> dict:
+    # the superstition on bound classes (context 1.6 > object 0.8), none on free ones
+    # (object 1.5 > context 0.9 and > 1), bound context 1.6 >= free context 0.9 + 0.3, fixed by
+    # labels (semi bound object 1.9 > context 0.4, cIoU 0.60 >= 0.30 + 0.25), every AUC above 0.30
+    return {"unsupervised": _row(0.3, 0.35, (0.30, 0.8, 1.6), (0.5, 1.5, 0.9)),
+            "supervised": _row(0.9, 0.70, (0.90, 2.0, 0.5), (0.9, 2.0, 0.5)),
+            "semi_supervised": _row(0.6, 0.60, (0.60, 1.9, 0.4), (0.9, 2.0, 0.5)),
+            "random": _row(0.0, 0.30, (0.0, 1.0, 1.0), (0.0, 1.0, 1.0))}
+
+
+def test_targets_by_hand() -> None:
+    assert pigeon_targets(_schemes()) == {"T1": True, "T2": True, "T3": True, "T4": True, "T5": True}
+    cases = [
+        (("unsupervised", "context_bound", "object_density", 1.7), "T1"),    # context 1.6 < object 1.7
+        (("unsupervised", "free", "object_density", 0.95), "T2"),            # object <= 1
+        (("unsupervised", "free", "context_density", 1.31), "T3"),           # 1.6 < 1.31 + 0.3 (and T2 still holds)
+        (("semi_supervised", "context_bound", "ciou_at_0.5", 0.54), "T4"),   # gain 0.24 < 0.25
+        (("semi_supervised", "context_bound", "context_density", 2.0), "T4"),  # object 1.9 < context
+    ]
+    for (scheme, group, key, value), missed in cases:
+        schemes = _schemes()
+        schemes[scheme]["groups"][group][key] = value
+        t = pigeon_targets(schemes)
+        assert [k for k, v in t.items() if not v] == [missed], (scheme, group, key, value, t)
+    schemes = _schemes()
+    schemes["supervised"]["auc"] = 0.30  # not above random's 0.30
+    assert [k for k, v in pigeon_targets(schemes).items() if not v] == ["T5"]
+    schemes = _schemes()
+    for s in schemes.values():
+        del s["groups"]["free"]  # a world without free classes: the targets that need them fail
+    assert pigeon_targets(schemes) == {"T1": True, "T2": False, "T3": False, "T4": True, "T5": True}
+
+
+def test_target_summary_over_seeds_by_hand() -> None:
+    from soundloc.experiments.pigeon import mean_run, target_summary
+
+    runs = [{"seed": k, "schemes": _schemes()} for k in range(5)]
+    # seed 3 shows no superstition: bound context 0.5 < object 0.8; the mean context is
+    # (4 * 1.6 + 0.5) / 5 = 1.38 > 0.8, so T1 holds on 4 of 5 seeds and on the mean
+    runs[3]["schemes"]["unsupervised"]["groups"]["context_bound"]["context_density"] = 0.5
+    # T3 fails on seeds 0 and 1 (free context 1.4): the mean free context (2 * 1.4 + 3 * 0.9) / 5 = 1.1,
+    # and 1.38 < 1.1 + 0.3: met on 2 of 5 seeds (seed 3 fails too) and not on the mean
+    for k in (0, 1):
+        runs[k]["schemes"]["unsupervised"]["groups"]["free"]["context_density"] = 1.4
+    mean = mean_run(runs)["schemes"]["unsupervised"]["groups"]
+    assert mean["context_bound"]["context_density"] == pytest.approx(1.38)
+    assert mean["free"]["context_density"] == pytest.approx(1.1)
+    t = target_summary(runs)
+    assert t["needed"] == 4 and t["counts"]["T1"] == 4 and t["on_mean"]["T1"] and t["holds"]["T1"]
+    assert t["counts"]["T3"] == 2 and not t["on_mean"]["T3"] and not t["holds"]["T3"]
+    assert t["per_seed"]["3"]["T1"] is False and t["holds"]["T5"]
 
 
 @pytest.fixture(scope="module")

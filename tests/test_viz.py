@@ -89,8 +89,10 @@ def test_attention_grid_layout() -> None:
     anns = [Annotation(boxes=(((0, 0, 100, 100),),)), None, None]
     fig = attention_grid(images, maps, titles=["a", "b", "c"], annotations=anns)
     assert isinstance(fig, Figure)
-    assert len(fig.axes) == 3 * 3
-    assert [ax.get_title() for ax in fig.axes[:3]] == ["image", "unsupervised", "semi-supervised"]
+    assert len(fig.axes) == 3 * 3 + 1  # and the colour bar
+    assert [ax.get_title() for ax in fig.axes[:3]] == ["image and boxes", "unsupervised", "semi-supervised"]
+    assert fig.axes[-1].get_ylabel() == "attention (min-max scaled)"
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["annotator 1"]  # one annotator drew
     assert fig.axes[3].get_ylabel() == "b"
     assert len(fig.axes[0].patches) == 1 and len(fig.axes[3].patches) == 0
     # the overlay of row 1, column 2 is the semi-supervised map of sample 1

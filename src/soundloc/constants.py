@@ -16,8 +16,9 @@ Scheme = Literal["unsupervised", "supervised", "semi_supervised"]
 #: The learning schemes of the paper's Table 1, in its order (:mod:`soundloc.train`).
 SCHEMES: tuple[Scheme, ...] = ("unsupervised", "supervised", "semi_supervised")
 
-Scale = Literal["tiny", "smoke", "full"]
-#: Named sizes of an experiment: ``tiny`` (tests), ``smoke`` (2 CPU cores), ``full`` (a GPU).
-SCALES: tuple[Scale, ...] = ("tiny", "smoke", "full")
+Scale = Literal["quick", "tiny", "smoke", "full"]
+#: Named sizes of an experiment: ``quick`` (a chapter under the test suite, seconds), ``tiny``
+#: (tests, a minute), ``smoke`` (2 CPU cores, minutes), ``full`` (a GPU).
+SCALES: tuple[Scale, ...] = ("quick", "tiny", "smoke", "full")
 
 __all__ = ["ANNOTATION_FRAME", "SAMPLE_RATE", "SCALES", "SCHEMES", "Scale", "Scheme"]

@@ -25,6 +25,11 @@ import torch
 from soundloc.constants import SCHEMES, Scheme
 
 Reduction = Literal["mean", "sum", "none"]
+#: How L_S is averaged over a batch: ``"batch_mean"`` (the paper's: the per-sample λ L_S summed over
+#: the labelled rows and divided by the batch size, as the authors' code does) or
+#: ``"labelled_mean"`` (divided by the number of labelled rows: with 10 % of the pairs labelled,
+#: about ten times the paper's weight).
+AttentionReduction = Literal["batch_mean", "labelled_mean"]
 
 
 def _check_float(x: object, name: str, dim: int | tuple[int, ...]) -> torch.Tensor:
@@ -102,7 +107,7 @@ def attention_loss(
     logits: torch.Tensor,
     gt_attention: torch.Tensor,
     has_gt: torch.Tensor | None = None,
-    reduction: Literal["labelled_mean", "batch_mean", "sum", "none"] = "labelled_mean",
+    reduction: Literal["batch_mean", "labelled_mean", "sum", "none"] = "batch_mean",
     from_logits: bool = True,
 ) -> torch.Tensor:
     """The paper's supervised loss ``L_S = −Σ_i α_GT,i log α_i`` (Sec. 3.2, Eq. for L_S).
@@ -116,10 +121,10 @@ def attention_loss(
             boxes downsampled); each labelled row is normalised to sum 1 here.
         has_gt: ``[B]`` bool, True where a ground truth exists (λ = 1); rows with False may
             hold anything (e.g. zeros) and contribute neither loss nor gradient. ``None`` = all.
-        reduction: ``"labelled_mean"`` (default) averages over labelled rows (0 when none);
-            ``"batch_mean"`` divides the sum by the batch size (the paper's per-sample
-            ``λ L_S`` averaged over the batch); ``"sum"``; ``"none"`` gives ``[B]`` with zeros
-            on unlabelled rows.
+        reduction: ``"batch_mean"`` (default, the paper's) divides the sum over labelled rows
+            by the batch size: the per-sample ``λ(α_GT) L_S`` averaged over the whole batch;
+            ``"labelled_mean"`` averages over the labelled rows (0 when none); ``"sum"``;
+            ``"none"`` gives ``[B]`` with zeros on unlabelled rows.
     """
     logits = _check_float(logits, "logits", (2, 3))
     gt_attention = _check_float(gt_attention, "gt_attention", (2, 3))
@@ -175,7 +180,7 @@ def semi_supervised_loss(
     gt_attention: torch.Tensor,
     has_gt: torch.Tensor,
     lam: float = 1.0,
-    attention_reduction: Literal["labelled_mean", "batch_mean"] = "labelled_mean",
+    attention_reduction: AttentionReduction = "batch_mean",
 ) -> LossTerms:
     """``L = L_U + λ L_S`` (Sec. 3.2): L_U over every row, L_S over the rows with ``has_gt``.
 
@@ -198,7 +203,7 @@ def scheme_loss(
     gt_attention: torch.Tensor | None,
     has_gt: torch.Tensor,
     lam: float = 1.0,
-    attention_reduction: Literal["labelled_mean", "batch_mean"] = "labelled_mean",
+    attention_reduction: AttentionReduction = "batch_mean",
 ) -> LossTerms:
     """The objective of one of the paper's learning schemes (Table 1) on a batch.
 
@@ -252,6 +257,7 @@ def shuffle_negatives(f_s: torch.Tensor, generator: torch.Generator | None = Non
 
 
 __all__ = [
+    "AttentionReduction",
     "LossTerms",
     "attention_loss",
     "normalize_gt",

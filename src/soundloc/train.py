@@ -46,12 +46,11 @@ from torch.utils.data import DataLoader, Subset
 from soundloc.config import ConfigMixin, check_choice, check_int, check_number
 from soundloc.constants import SCHEMES, Scheme
 from soundloc.data.types import Batch, collate
-from soundloc.losses import sample_negatives, scheme_loss
+from soundloc.losses import AttentionReduction, sample_negatives, scheme_loss
 from soundloc.models import LocalizerOutput, ModelConfig, SoundLocalizer, build_model, save_model
 from soundloc.utils import atomic_path, default_device, progress_bar, seed_everything
 
 Optimizer = Literal["adam", "sgd"]
-AttentionReduction = Literal["labelled_mean", "batch_mean"]
 
 History = list[dict[str, Any]]
 ValFn = Callable[[SoundLocalizer, Any], dict[str, float]]
@@ -70,9 +69,9 @@ class TrainConfig(ConfigMixin):
         lr, weight_decay, momentum: optimizer settings.
         lam: λ of the semi-supervised loss L = L_U + λ L_S (paper Sec. 3.3; 1 in the paper),
             applied to annotated pairs; ignored by the other schemes.
-        attention_reduction: how L_S is averaged in a batch: ``"labelled_mean"`` (over the
-            annotated pairs of the batch) or ``"batch_mean"`` (sum over annotated pairs ÷ batch
-            size, i.e. the per-pair λ(α_GT) L_S averaged over the batch).
+        attention_reduction: how L_S is averaged in a batch: ``"batch_mean"`` (the paper's: sum
+            over annotated pairs ÷ batch size, the per-pair λ(α_GT) L_S averaged over the
+            batch) or ``"labelled_mean"`` (over the annotated pairs of the batch).
         grad_clip: clip the gradients' global L2 norm to this value (``None``: no clipping).
         num_workers: DataLoader worker processes.
         device: ``"cpu"``, ``"cuda"``, ... or ``None`` (:func:`soundloc.utils.default_device`).
@@ -89,7 +88,7 @@ class TrainConfig(ConfigMixin):
     weight_decay: float = 0.0
     momentum: float = 0.9
     lam: float = 1.0
-    attention_reduction: AttentionReduction = "labelled_mean"
+    attention_reduction: AttentionReduction = "batch_mean"
     grad_clip: float | None = None
     num_workers: int = 0
     device: str | None = None
@@ -361,7 +360,8 @@ class Trainer:
         pairs, then validation if ``val_set`` is given. History record per epoch: ``epoch``
         (1-based), ``loss``, ``l_u``, ``l_s`` (means over the epoch's steps; ``l_s`` over the
         steps that had an annotated pair; ``None`` for unused terms), ``steps``, ``pairs``,
-        ``labelled`` (annotated pairs seen), ``seconds``, and the ``val_*`` metrics.
+        ``labelled`` (annotated pairs seen), ``seconds``, ``step`` (each step's ``loss``,
+        ``l_u`` and ``l_s``) and the ``val_*`` metrics.
         """
         c = self.config
         if train_set is None or len(train_set) == 0:
@@ -430,6 +430,8 @@ class Trainer:
             "pairs": int(sum(p["pairs"] for p in done)),
             "labelled": int(sum(p["labelled"] for p in done)),
             "seconds": float(seconds),
+            # every step's terms, for per-step curves (soundloc.viz.plot_history)
+            "step": {k: [p.get(k) for p in done] for k in ("loss", "l_u", "l_s")},
         }
 
     # -- state ---------------------------------------------------------------------------------

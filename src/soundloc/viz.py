@@ -29,6 +29,22 @@ if TYPE_CHECKING:
 
 #: Colours of the annotators' boxes (one per annotator, cycled).
 BOX_COLOURS = ("white", "lime", "magenta", "cyan", "yellow")
+#: One colour per learning scheme (and baseline) in every figure of the book.
+SCHEME_COLOURS = {
+    "unsupervised": "tab:orange", "supervised": "tab:blue", "semi_supervised": "tab:green",
+    "random": "tab:gray", "whole image": "tab:purple", "centre prior": "tab:olive",
+}
+#: Readable names of the training history's keys.
+HISTORY_TITLES = {
+    "loss": "total loss", "l_u": "L_U (triplet loss)", "l_s": "L_S (attention cross-entropy)",
+    "val_loss": "validation loss",
+}
+
+
+def scheme_colour(name: str) -> str | None:
+    """The colour of a scheme or baseline (``"semi-supervised"`` or ``"semi_supervised"``),
+    or ``None`` for another name (matplotlib then picks one)."""
+    return SCHEME_COLOURS.get(str(name).replace("-", "_"), SCHEME_COLOURS.get(str(name)))
 
 
 def _as_tensor(x: Any, name: str) -> torch.Tensor:
@@ -227,11 +243,45 @@ def attention_grid(
             ax.set_ylabel(str(titles[i]), fontsize=8)
         for k, (name, m) in enumerate(checked.items(), start=1):
             show_attention(imgs[i], m[i], ax=axes[i, k], alpha=alpha, cmap=cmap)
-    axes[0, 0].set_title("image", fontsize=9)
+    axes[0, 0].set_title("image and boxes", fontsize=9)
     for k, name in enumerate(checked, start=1):
-        axes[0, k].set_title(str(name), fontsize=9)
+        axes[0, k].set_title(str(name), fontsize=9, color=scheme_colour(name) or "black")
     fig.tight_layout()
+    if annotations is not None and any(a is not None for a in annotations):
+        from matplotlib.patches import Patch
+
+        n_ann = max(len(_box_list(a, ANNOTATION_FRAME)[0]) for a in annotations if a is not None)
+        handles = [Patch(facecolor="none", edgecolor=BOX_COLOURS[j % len(BOX_COLOURS)], linewidth=1.5,
+                         label=f"annotator {j + 1}") for j in range(n_ann)]
+        fig.legend(handles=handles, loc="lower center", ncol=max(1, n_ann), fontsize=8, frameon=True,
+                   facecolor="0.55", framealpha=1.0, bbox_to_anchor=(0.5, 0.0), title="boxes", title_fontsize=8)
+        fig.subplots_adjust(bottom=0.9 / (n * cell_size + 0.9))
+    if checked:
+        from matplotlib.cm import ScalarMappable
+        from matplotlib.colors import Normalize
+
+        fig.subplots_adjust(right=0.88)
+        cax = fig.add_axes((0.9, 0.25, 0.02, 0.5))
+        bar = fig.colorbar(ScalarMappable(Normalize(0, 1), cmap), cax=cax)
+        bar.set_label("attention (min-max scaled)", fontsize=8)
+        bar.ax.tick_params(labelsize=7)
     return fig
+
+
+def _curve(hist: Sequence[Mapping[str, Any]], key: str) -> tuple[list[float], list[float]]:
+    """A history's values of ``key``: per step (x = fractional epoch) where the records hold
+    their steps (``rec["step"][key]``), else one point per epoch; missing values skipped."""
+    xs: list[float] = []
+    ys: list[float] = []
+    for n, rec in enumerate(hist, start=1):
+        epoch = float(rec.get("epoch", n))
+        steps = rec.get("step", {}).get(key) if isinstance(rec.get("step"), Mapping) else None
+        pairs = [(epoch - 1 + (j + 1) / len(steps), v) for j, v in enumerate(steps)] if steps else [(epoch, rec.get(key))]
+        for x, v in pairs:
+            if v is not None and not (isinstance(v, float) and math.isnan(v)):
+                xs.append(x)
+                ys.append(float(v))
+    return xs, ys
 
 
 def plot_history(
@@ -239,7 +289,8 @@ def plot_history(
     keys: Sequence[str] = ("loss",),
     logy: bool = False,
 ) -> "Figure":
-    """Training curves side by side: one panel per key, one line per run (against ``epoch``).
+    """Training curves side by side: one panel per key, one line per run (against ``epoch``;
+    per step where the history records its steps).
 
     ``histories`` maps a run's name to its history (:meth:`soundloc.train.Trainer.fit`'s list
     of per-epoch dicts). Missing or ``None`` values are skipped (e.g. ``l_s`` of an
@@ -255,17 +306,15 @@ def plot_history(
     fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3), squeeze=False)
     for ax, key in zip(axes[0], keys):
         for name, hist in histories.items():
-            xs, ys = [], []
-            for n, rec in enumerate(hist, start=1):
-                v = rec.get(key)
-                if v is None or (isinstance(v, float) and math.isnan(v)):
-                    continue
-                xs.append(rec.get("epoch", n))
-                ys.append(float(v))
+            xs, ys = _curve(hist, key)
             if xs:
-                ax.plot(xs, ys, marker="o", markersize=3, label=str(name))
+                per_step = any("step" in rec for rec in hist)
+                ax.plot(xs, ys, marker=None if per_step and len(xs) > 20 else "o", markersize=3, linewidth=1,
+                        label=str(name).replace("_", "-"), color=scheme_colour(name))
         ax.set_xlabel("epoch")
-        ax.set_title(key, fontsize=10)
+        ax.set_xlim(left=0)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.set_title(HISTORY_TITLES.get(key, key), fontsize=10)
         if logy:
             ax.set_yscale("log")
         if ax.get_legend_handles_labels()[0]:
@@ -434,11 +483,14 @@ __all__ = [
     "attention_grid",
     "draw_boxes",
     "log_mel_spectrogram",
+    "HISTORY_TITLES",
+    "SCHEME_COLOURS",
     "plot_densities",
     "plot_history",
     "plot_metric_bars",
     "plot_sound",
     "save_figure",
+    "scheme_colour",
     "show_attention",
     "show_image",
     "upsample_attention",

@@ -30,6 +30,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scale", choices=SCALES, default="smoke",
                         help="tiny (about a minute), smoke (CPU: minutes), full (GPU-sized); default smoke")
     parser.add_argument("--seed", type=int, default=0, help="seed of the world, the initial weights and training (default 0)")
+    parser.add_argument("--seeds", default=None, metavar="LIST",
+                        help="run several seeds, e.g. 0-4 or 0,2,7: OUT/seed<N>/ each, then OUT/summary.md and "
+                             "OUT/summary.json (the targets per seed, counts, means ± std); pretrained visual "
+                             "streams are cached in OUT/pretrain_cache unless --pretrain-cache is given")
     parser.add_argument("--out", required=True, help="output folder (results.json, models/, figures)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda when visible, else cpu)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
@@ -85,6 +89,20 @@ def build_config(args: argparse.Namespace) -> Any:
     return PigeonConfig.at_scale(args.scale, **kw)
 
 
+def parse_seeds(text: str) -> list[int]:
+    """``"0-4"`` -> [0, 1, 2, 3, 4]; ``"0,2,7"`` -> [0, 2, 7]; ranges and lists combine."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        if not m or (m.group(2) is not None and int(m.group(2)) < int(m.group(1))):
+            raise UsageError(f"--seeds {text!r}: expected non-negative seeds like 0-4 or 0,2,7")
+        lo = int(m.group(1))
+        seeds.extend(range(lo, int(m.group(2) or lo) + 1))
+    if len(set(seeds)) != len(seeds):
+        raise UsageError(f"--seeds {text!r} names a seed twice")
+    return seeds
+
+
 def _explain(message: str, args: argparse.Namespace) -> str:
     """Name the options behind the config fields a message mentions, and who set them."""
     notes = []
@@ -98,6 +116,7 @@ def _explain(message: str, args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> int:
     try:
         check_non_negative("--seed", args.seed)
+        seeds = parse_seeds(args.seeds) if args.seeds is not None else None
         check_output_dir("--out", args.out)
         check_device("--device", args.device)
         config = build_config(args)
@@ -112,7 +131,16 @@ def run(args: argparse.Namespace) -> int:
     from soundloc.experiments.pigeon import format_results, run_pigeon
 
     command = "soundloc " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["pigeon"] else None
-    results = run_pigeon(config, args.out, seed=args.seed, command=command, progress=not args.quiet)
-    print(format_results(results))
-    print(f"wrote {args.out}/results.json")
+    if seeds is None:
+        results = run_pigeon(config, args.out, seed=args.seed, command=command, progress=not args.quiet)
+        print(format_results(results))
+        print(f"wrote {args.out}/results.json")
+        return 0
+    from soundloc.experiments.pigeon import run_seeds
+
+    summary = run_seeds(config, args.out, seeds, command=command, progress=not args.quiet)
+    print(summary["table"])
+    for seed, folder in summary["folders"].items():
+        print(f"seed {seed}: {folder}")
+    print(f"wrote {args.out}/summary.md and {args.out}/summary.json")
     return 0

@@ -7,26 +7,42 @@
 from soundloc.constants import SCALES, SCHEMES
 from soundloc.experiments.pigeon.config import PigeonConfig, cpu_model
 from soundloc.experiments.pigeon.report import (
+    GROUP_NAMES,
     PRINTED_BASELINES,
     RESULTS_FILE,
     compare,
     format_results,
     load_results,
     load_runs,
+    mean_run,
     summarize,
+    summary_table,
+    target_summary,
 )
 from soundloc.experiments.pigeon.run import (
+    TARGETS,
     PigeonData,
+    beats_baselines,
+    breakdown,
     build_world,
     pigeon_targets,
     run_pigeon,
+    run_seeds,
     score_scheme,
     train_scheme,
     visual_stream,
 )
 
 __all__ = [
+    "GROUP_NAMES",
     "PRINTED_BASELINES",
+    "TARGETS",
+    "beats_baselines",
+    "breakdown",
+    "mean_run",
+    "run_seeds",
+    "summary_table",
+    "target_summary",
     "RESULTS_FILE",
     "SCALES",
     "SCHEMES",

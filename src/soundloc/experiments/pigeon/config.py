@@ -17,7 +17,8 @@ from soundloc.constants import SCALES, Scale, Scheme
 from soundloc.data.synthetic import WorldConfig
 from soundloc.models import ModelConfig
 from soundloc.pretrain import PretrainConfig
-from soundloc.train import AttentionReduction, Optimizer, TrainConfig
+from soundloc.losses import AttentionReduction
+from soundloc.train import Optimizer, TrainConfig
 
 
 def cpu_model(world: WorldConfig, **overrides: Any) -> ModelConfig:
@@ -80,7 +81,7 @@ class PigeonConfig(ConfigMixin):
     lr: float = 1e-3
     weight_decay: float = 0.0
     optimizer: Optimizer = "adam"
-    attention_reduction: AttentionReduction = "labelled_mean"
+    attention_reduction: AttentionReduction = "batch_mean"
     annotator: Literal["random", "consensus"] | int = "random"
     n_figure_examples: int = 6
     random_repeats: int = 10
@@ -174,6 +175,14 @@ def _merge(base: Any, change: Any) -> Any:
 
 #: The named sizes: ``fields`` are PigeonConfig fields, ``model`` overrides of :func:`cpu_model`.
 _PRESETS: dict[str, dict[str, Any]] = {
+    # a chapter under the test suite (SOUNDLOC_QUICK=1): every code path, seconds; nothing is claimed
+    "quick": {
+        "world": WorldConfig(clip_seconds=0.5),
+        "model": {"visual_width": 16},
+        "pretraining": PretrainConfig(n_train=128, n_test=32, epochs=1, batch_size=32),
+        "fields": dict(n_train=96, n_labelled=32, n_test=32, epochs=1, batch_size=16,
+                       n_figure_examples=2, random_repeats=2),
+    },
     # tests and quick chapter runs: small world, one short training per scheme
     "tiny": {
         "world": WorldConfig(clip_seconds=0.5),

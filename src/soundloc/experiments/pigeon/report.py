@@ -6,6 +6,7 @@ Every table that shows a model also shows the random baseline and the kept-pixel
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +35,19 @@ def load_results(out_dir: str | os.PathLike[str]) -> dict[str, Any]:
 
 def load_runs(folder: str | os.PathLike[str], pattern: str = "seed*") -> list[dict[str, Any]]:
     """:func:`load_results` of every run folder in ``folder`` whose name matches ``pattern``
-    (sorted by name); an empty list when there is none."""
-    return [load_results(p.parent) for p in sorted(Path(folder).glob(f"{pattern}/{RESULTS_FILE}"))]
+    (sorted by name, numbers by value); an empty list when there is none."""
+    def natural(p: Path) -> list[Any]:  # seed2 before seed10
+        return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.parent.name)]
+
+    return [load_results(p.parent) for p in sorted(Path(folder).glob(f"{pattern}/{RESULTS_FILE}"), key=natural)]
+
+
+GROUP_NAMES = ("context_bound", "free")
 
 
 def format_results(results: dict[str, Any]) -> str:
-    """A plain-text table of one run: per scheme cIoU@0.5, AUC, masses and densities."""
+    """A plain-text table of one run: per scheme cIoU@0.5, AUC, masses and densities, then the
+    same by group (context-bound and free classes) with the baselines beside, then the targets."""
     lines = [
         f"pigeon superstition, seed {results.get('seed')}, scale {results.get('scale')}, "
         f"temperature {results.get('temperature')}",
@@ -59,9 +67,113 @@ def format_results(results: dict[str, Any]) -> str:
         b = results.get("baselines", {}).get(name)
         if b is not None:
             lines.append(f"{name:<16}{b['success']:>9.3f}{b['auc']:>7.3f}{'(no attention map: a kept-pixel baseline)':>50}")
+    for group in GROUP_NAMES:
+        if group not in results["schemes"].get("unsupervised", {}).get("groups", {}):
+            continue
+        lines.append(f"-- {group.replace('_', '-')} classes")
+        for name in (*SCHEMES, "random"):
+            g = results["schemes"].get(name, {}).get("groups", {}).get(group)
+            if g is not None:
+                lines.append(f"{name:<16}{g['ciou_at_0.5']:>9.3f}{g['auc']:>7.3f}{'':>20}"
+                             f"{_num(g['object_density']):>10}{_num(g['context_density']):>10}   n={g['n_scenes']}")
+        for name in PRINTED_BASELINES:
+            b = results.get("baselines", {}).get(name, {}).get("groups", {}).get(group)
+            if b is not None:
+                lines.append(f"{name:<16}{b['ciou_at_0.5']:>9.3f}{b['auc']:>7.3f}")
+    definitions = results.get("target_definitions", {})
     for k, v in results.get("targets", {}).items():
-        lines.append(f"  target {k}: {'met' if v else 'NOT met'}")
+        what = f" ({definitions[k]})" if k in definitions else ""
+        lines.append(f"  target {k}{what}: {'met' if v else 'NOT met'}")
     return "\n".join(lines)
+
+
+def _num(v: Any, digits: int = 2) -> str:
+    return "-" if v is None or (isinstance(v, float) and not np.isfinite(v)) else f"{v:.{digits}f}"
+
+
+def mean_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The mean over ``runs`` of every number of their ``schemes`` and ``baselines`` tables
+    (NaN and missing values left out), in the same nested form: a run to judge targets on."""
+    def merge(values: list[Any]) -> Any:
+        present = [v for v in values if v is not None]
+        if present and all(isinstance(v, dict) for v in present):
+            keys = dict.fromkeys(k for v in present for k in v)
+            return {k: merge([v.get(k) for v in present]) for k in keys}
+        nums = [float(v) for v in present if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        nums = [v for v in nums if np.isfinite(v)]
+        return float(np.mean(nums)) if nums else (present[0] if present else None)
+
+    return {"schemes": merge([r["schemes"] for r in runs]), "baselines": merge([r.get("baselines", {}) for r in runs])}
+
+
+def target_summary(runs: list[dict[str, Any]], min_fraction: float = 0.8) -> dict[str, Any]:
+    """Which targets each run meets, on how many runs, whether on the mean run
+    (:func:`mean_run`), and whether each *holds*: met on at least ``ceil(min_fraction * n)``
+    runs and on the mean (4 of 5 seeds and the 5-seed mean, as pre-registered)."""
+    from soundloc.experiments.pigeon.run import TARGETS, pigeon_targets
+
+    if not runs:
+        raise ValueError("target_summary needs at least one run")
+    per_seed = {str(r.get("seed")): pigeon_targets(r["schemes"]) for r in runs}
+    on_mean = pigeon_targets(mean_run(runs)["schemes"])
+    need = int(np.ceil(min_fraction * len(runs) - 1e-9))
+    counts = {k: sum(t[k] for t in per_seed.values()) for k in TARGETS}
+    return {
+        "definitions": TARGETS, "runs": len(runs), "seeds": [r.get("seed") for r in runs], "per_seed": per_seed,
+        "counts": counts, "on_mean": on_mean, "needed": need,
+        "holds": {k: bool(counts[k] >= need and on_mean[k]) for k in TARGETS},
+    }
+
+
+#: The quantities the summary tables show: (scheme, group or None, key).
+SUMMARY_ROWS = [
+    (s, g, k) for s in (*SCHEMES, "random") for g in (None, *GROUP_NAMES)
+    for k in ("ciou_at_0.5", "auc", "object_density", "context_density")
+]
+
+
+def _value(run: dict[str, Any], scheme: str, group: str | None, key: str) -> float | None:
+    row = run["schemes"].get(scheme, {})
+    row = row if group is None else row.get("groups", {}).get(group, {})
+    v = row.get(key)
+    return None if v is None or not np.isfinite(v) else float(v)
+
+
+def summary_table(runs: list[dict[str, Any]]) -> str:
+    """A Markdown report over seeds: targets per seed with counts and the mean run's verdict,
+    then every scheme's scores overall and by group (mean ± std and each seed), with the
+    kept-pixel baselines beside them."""
+    t = target_summary(runs)
+    seeds = [str(s) for s in t["seeds"]]
+    out = ["| target | " + " | ".join(f"seed {s}" for s in seeds) + " | seeds met | on the mean | holds |",
+           "|---|" + "---|" * (len(seeds) + 3)]
+    for k, what in t["definitions"].items():
+        cells = " | ".join("met" if t["per_seed"][s][k] else "**missed**" for s in seeds)
+        out.append(f"| {k}: {what} | {cells} | {t['counts'][k]}/{t['runs']} | "
+                   f"{'met' if t['on_mean'][k] else '**missed**'} | {'yes' if t['holds'][k] else '**no**'} |")
+    out += ["", f"A target holds when met on at least {t['needed']} of {t['runs']} seeds and on the mean.", "",
+            "| scheme | scenes | measure | mean ± std | " + " | ".join(f"seed {s}" for s in seeds) + " |",
+            "|---|---|---|---|" + "---|" * len(seeds)]
+    for scheme, group, key in SUMMARY_ROWS:
+        vals = [_value(r, scheme, group, key) for r in runs]
+        have = [v for v in vals if v is not None]
+        if not have:
+            continue
+        out.append(f"| {scheme} | {group or 'all'} | {key} | {np.mean(have):.3f} ± {np.std(have):.3f} | "
+                   + " | ".join(_num(v, 3) for v in vals) + " |")
+    for name in PRINTED_BASELINES:
+        for group in (None, *GROUP_NAMES):
+            for key, src in (("ciou_at_0.5", "success"), ("auc", "auc")):
+                vals = []
+                for r in runs:
+                    b = r.get("baselines", {}).get(name, {})
+                    b = b if group is None else b.get("groups", {}).get(group, {})
+                    vals.append(b.get(src if group is None else key))
+                have = [v for v in vals if v is not None]
+                if have:
+                    out.append(f"| {name} | {group or 'all'} | {key} | {np.mean(have):.3f} ± {np.std(have):.3f} | "
+                               + " | ".join(_num(v, 3) for v in vals) + " |")
+    return "\n".join(out)
 
 
 def summarize(runs: list[dict[str, Any]]) -> str:
@@ -131,4 +243,16 @@ def compare(groups: dict[str, list[dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["PRINTED_BASELINES", "RESULTS_FILE", "compare", "format_results", "load_results", "load_runs", "summarize"]
+__all__ = [
+    "GROUP_NAMES",
+    "PRINTED_BASELINES",
+    "RESULTS_FILE",
+    "compare",
+    "format_results",
+    "load_results",
+    "load_runs",
+    "mean_run",
+    "summarize",
+    "summary_table",
+    "target_summary",
+]

@@ -71,6 +71,20 @@ class PigeonData:
         """``[N]`` bool: test scenes whose sounding object is in view (attention masses)."""
         return torch.tensor([s.kind == "object" for s in self.test_scenes])
 
+    def groups(self) -> dict[str, list[int]]:
+        """Test-scene positions by group: ``context_bound`` (the sound's class is bound to its
+        band) and ``free``; a group the world does not have (``bound_fraction`` 0 or 1) is left out."""
+        bound = set(self.world.config.context_bound_classes)
+        out = {"context_bound": [k for k, s in enumerate(self.test_scenes) if s.label in bound],
+               "free": [k for k, s in enumerate(self.test_scenes) if s.label not in bound]}
+        k = self.world.config.num_classes
+        return {g: idx for g, idx in out.items() if (len(bound) if g == "context_bound" else k - len(bound))}
+
+    def classes(self) -> dict[int, list[int]]:
+        """Test-scene positions by the sound's class."""
+        return {c: [k for k, s in enumerate(self.test_scenes) if s.label == c]
+                for c in range(self.world.config.num_classes)}
+
     def masks(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``[N, H, W]`` object and context masks of the test scenes."""
         return (torch.stack([s.object_mask for s in self.test_scenes]),
@@ -87,11 +101,16 @@ def build_world(config: PigeonConfig, seed: int, progress: bool = False) -> Pige
                             labelled=splits.labelled, seed=seed)
     base.subset(list(splits.train) + list(splits.test)).prefetch(config.workers, progress, "generating the world")
     test_set = base.subset(splits.test, labelled=False, grid=None)
-    return PigeonData(
+    data = PigeonData(
         world=world, splits=splits, grid=tuple(grid), train_set=base,
         unlabelled=base.subset(splits.train, labelled=False), test_set=test_set,
         test_scenes=[test_set.scene(k) for k in range(len(test_set))],
     )
+    for group, idx in data.groups().items():
+        if not idx:
+            raise ValueError(f"the test split (n_test = {config.n_test}, seed {seed}) has no scene of the "
+                             f"{group} classes: raise n_test")
+    return data
 
 
 def visual_stream(
@@ -121,11 +140,48 @@ def train_scheme(
     return trainer
 
 
-def score_maps(maps: torch.Tensor, data: PigeonData) -> dict[str, float]:
-    """Attention mass and density on the object and the context, over the visible test scenes."""
+def score_maps(maps: torch.Tensor, data: PigeonData, subset: list[int] | None = None) -> dict[str, float]:
+    """Attention mass and density on the object and the context, over the visible test scenes
+    (of ``subset`` positions when given); NaN where the subset has no visible scene."""
     obj, ctx = data.masks()
-    visible = data.visible
-    return attention_summary(maps[visible], obj[visible], ctx[visible])
+    keep = data.visible.clone()
+    if subset is not None:
+        chosen = torch.zeros_like(keep)
+        chosen[subset] = True
+        keep &= chosen
+    if not bool(keep.any()):
+        nan = float("nan")
+        return {"attention_on_object": nan, "attention_on_context": nan, "object_density": nan,
+                "context_density": nan, "object_area": nan, "context_area": nan}
+    return attention_summary(maps[keep], obj[keep], ctx[keep])
+
+
+def breakdown(maps: torch.Tensor, data: PigeonData, config: PigeonConfig, seed: int, name: str,
+              baselines: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Scores by group (context-bound and free classes) and by class: ``({"groups": ...,
+    "per_class": ...}, baseline rows)``. Each row holds ``ciou_at_0.5``, ``auc``, ``n_scenes``,
+    the attention densities and masses; with ``baselines``, the random, whole-image and
+    centre-prior baselines are scored on the same subsets (random maps on the model's grid)."""
+    anns = [s.annotation for s in data.test_scenes]
+    parts: dict[str, dict[str, list[int]]] = {
+        "groups": data.groups(), "per_class": {str(c): idx for c, idx in data.classes().items() if idx}}
+    rows: dict[str, Any] = {"groups": {}, "per_class": {}}
+    base: dict[str, Any] = {}
+    for part, subsets in parts.items():
+        for key, idx in subsets.items():
+            ev = evaluate(maps[idx], [anns[i] for i in idx], ids=[data.ids[i] for i in idx], baselines=baselines,
+                          seed=seed, random_repeats=config.random_repeats, random_grid=data.grid,
+                          per_annotator=False, name=name)
+            row: dict[str, Any] = {"ciou_at_0.5": float(ev.success), "auc": float(ev.auc), "n_scenes": len(idx)}
+            row.update(score_maps(maps, data, idx))
+            if part == "per_class":
+                row["context_p"] = data.world.config.class_context_p(int(key))
+            rows[part][key] = row
+            for bname, b in ev.baselines.items():
+                base.setdefault(bname, {"groups": {}, "per_class": {}})[part][key] = {
+                    "ciou_at_0.5": b.success, "auc": b.auc, "n_scenes": len(idx),
+                    **({"context_p": row["context_p"]} if part == "per_class" else {})}
+    return rows, base
 
 
 def score_scheme(
@@ -143,26 +199,59 @@ def score_scheme(
     row: dict[str, Any] = {"ciou_at_0.5": float(evaluation.success), "auc": float(evaluation.auc)}
     row.update(score_maps(maps, data))
     row["per_annotator_mean_success"] = float(evaluation.annotators.mean_success) if evaluation.annotators else None
+    parts, _ = breakdown(maps, data, config, seed, name)
+    row.update(parts)
     return row, maps, evaluation
 
 
-def random_row(baseline: dict[str, Any], data: PigeonData, seed: int) -> dict[str, Any]:
-    """The random baseline as a scheme's row: its scores and the densities of its first maps."""
+def random_row(baseline: dict[str, Any], parts: dict[str, Any], data: PigeonData, seed: int) -> dict[str, Any]:
+    """The random baseline as a scheme's row: its scores (overall and ``parts``: by group and
+    class, from :func:`breakdown`) and the densities of its first maps."""
+    maps = random_attention(len(data.test_scenes), data.grid, seed)
     row: dict[str, Any] = {"ciou_at_0.5": baseline["success"], "auc": baseline["auc"],
                            "ciou_at_0.5_std": baseline["success_std"], "auc_std": baseline["auc_std"]}
-    row.update(score_maps(random_attention(len(data.test_scenes), data.grid, seed), data))
+    row.update(score_maps(maps, data))
+    subsets = {"groups": data.groups(), "per_class": {str(c): idx for c, idx in data.classes().items() if idx}}
+    for part, rows in parts.items():
+        row[part] = {key: {**scores, **score_maps(maps, data, subsets[part][key])} for key, scores in rows.items()}
     return row
 
 
+#: The pre-registered targets (benchmarks/pigeon/PREREGISTRATION.md); U = unsupervised,
+#: S = semi-supervised, b = the context-bound classes' test scenes, f = the free classes'.
+TARGETS = {
+    "T1": "superstition: U.b.context_density > U.b.object_density",
+    "T2": "no superstition where nothing misleads: U.f.object_density > U.f.context_density and > 1",
+    "T3": "the co-occurrence moves attention: U.b.context_density >= U.f.context_density + 0.3",
+    "T4": "the fix: S.b.object_density > S.b.context_density and S.b.ciou_at_0.5 >= U.b.ciou_at_0.5 + 0.25",
+    "T5": "every trained scheme's AUC > the random baseline's AUC",
+}
+
+
 def pigeon_targets(schemes: dict[str, dict[str, Any]]) -> dict[str, bool]:
-    """The experiment's four checks of one run, judged on densities and scores."""
+    """The targets T1-T5 (:data:`TARGETS`) of one run's (or a mean run's) ``schemes`` table;
+    a target whose group is missing is not met."""
     u, s_, r = schemes["unsupervised"], schemes["semi_supervised"], schemes["random"]
+    ug, sg = u.get("groups", {}), s_.get("groups", {})
+    ub, uf, sb = ug.get("context_bound"), ug.get("free"), sg.get("context_bound")
     return {
-        "unsupervised_context_density_above_object": bool(u["context_density"] > u["object_density"]),
-        "semi_supervised_ciou_gain_at_least_0.25": bool(s_["ciou_at_0.5"] - u["ciou_at_0.5"] >= 0.25),
-        "semi_supervised_object_density_above_context": bool(s_["object_density"] > s_["context_density"]),
-        "every_scheme_auc_above_random": bool(all(schemes[k]["auc"] > r["auc"] for k in SCHEMES)),
+        "T1": bool(ub is not None and ub["context_density"] > ub["object_density"]),
+        "T2": bool(uf is not None and uf["object_density"] > uf["context_density"] and uf["object_density"] > 1),
+        "T3": bool(ub is not None and uf is not None and ub["context_density"] >= uf["context_density"] + 0.3),
+        "T4": bool(ub is not None and sb is not None and sb["object_density"] > sb["context_density"]
+                   and sb["ciou_at_0.5"] >= ub["ciou_at_0.5"] + 0.25),
+        "T5": bool(all(schemes[k]["auc"] > r["auc"] for k in SCHEMES)),
     }
+
+
+def beats_baselines(schemes: dict[str, dict[str, Any]], baselines: dict[str, Any]) -> dict[str, dict[str, bool]]:
+    """For each trained scheme, whether its AUC and cIoU@0.5 beat each baseline's (random,
+    whole image, centre prior): a model localizes only where it beats all three."""
+    out = {}
+    for k in SCHEMES:
+        row = schemes[k]
+        out[k] = {name: bool(row["auc"] > b["auc"] and row["ciou_at_0.5"] > b["success"]) for name, b in baselines.items()}
+    return out
 
 
 def visual_stream_label(model: ModelConfig, pretraining: dict[str, Any] | None) -> str:
@@ -178,11 +267,16 @@ def write_artifacts(out: Path, results: dict[str, Any], data: PigeonData, maps: 
     """Step 5: ``attention.png`` (test scenes × schemes), ``training_curves.png`` and, last
     and atomically, ``results.json``."""
     scenes = data.test_scenes
-    chosen = [k for k, s in enumerate(scenes) if s.kind == "object"][:n_examples] or list(range(min(n_examples, len(scenes))))
+    # visible sources, alternately of a context-bound and of a free class
+    visible = [k for k, s in enumerate(scenes) if s.kind == "object"]
+    by_group = [[k for k in visible if data.world.config.is_context_bound(scenes[k].label) == b] for b in (True, False)]
+    chosen = [k for pair in zip(*by_group) for k in pair][:n_examples] or visible[:n_examples] \
+        or list(range(min(n_examples, len(scenes))))
     fig = viz.attention_grid(
         torch.stack([scenes[k].image for k in chosen]),
         {name.replace("_", "-"): m[chosen] for name, m in maps.items()},
-        titles=[f"class {scenes[k].label}, band {scenes[k].context_label}" for k in chosen],
+        titles=[f"class {scenes[k].label} ({'bound' if data.world.config.is_context_bound(scenes[k].label) else 'free'}),"
+                f" band {scenes[k].context_label}" for k in chosen],
         annotations=[scenes[k].annotation for k in chosen],
     )
     viz.save_figure(fig, out / "attention.png", close=True)
@@ -250,11 +344,14 @@ def run_pigeon(
                                                      baselines=scheme == SCHEMES[0])
         if scheme == SCHEMES[0]:
             baselines = {k: v.to_dict() for k, v in evaluation.baselines.items()}
+            _, by_part = breakdown(maps[scheme], data, config, seed, scheme, baselines=True)
         row["train_seconds"] = timings[f"train_{scheme}"]
         row["final_loss"] = trainer.history[-1]["loss"] if trainer.history else None
         schemes[scheme], histories[scheme] = row, trainer.history
         log(f"{scheme}: " + ", ".join(f"{k}={v:.3f}" for k, v in row.items() if isinstance(v, float)))
-    schemes["random"] = random_row(baselines["random"], data, seed)
+    schemes["random"] = random_row(baselines["random"], by_part.pop("random"), data, seed)
+    for name, parts in by_part.items():  # the kept-pixel baselines, by group and class
+        baselines[name].update(parts)
 
     targets = pigeon_targets(schemes)
     timings["total"] = time.perf_counter() - t_start
@@ -264,7 +361,11 @@ def run_pigeon(
         "schemes": schemes,
         "baselines": baselines,
         "targets": targets,
+        "target_definitions": TARGETS,
         "all_targets_met": bool(all(targets.values())),
+        "beats_baselines": beats_baselines(schemes, baselines),
+        "groups": {"context_bound": list(config.world.context_bound_classes),
+                   "free": [k for k in range(config.world.num_classes) if not config.world.is_context_bound(k)]},
         "seed": seed,
         "scale": config.scale,
         "config": config.to_dict(),
@@ -284,13 +385,79 @@ def run_pigeon(
     return results
 
 
+#: Config fields that do not change a run's numbers (a finished seed with other values is reused).
+_NOT_RESULTS = ("device", "threads", "workers", "pretrain_cache")
+
+
+def _same_experiment(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return {k: v for k, v in a.items() if k not in _NOT_RESULTS} == {k: v for k, v in b.items() if k not in _NOT_RESULTS}
+
+
+def run_seeds(
+    config: PigeonConfig,
+    out_dir: str | os.PathLike[str],
+    seeds: list[int],
+    command: str | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """:func:`run_pigeon` for each seed into ``out_dir/seed<N>``, then ``out_dir/summary.json``
+    and ``out_dir/summary.md`` (:func:`~soundloc.experiments.pigeon.report.target_summary` and
+    :func:`~soundloc.experiments.pigeon.report.summary_table`).
+
+    A seed whose folder already holds the results of the same experiment (same config, up to
+    device, threads, workers and cache) is read, not run again, so an interrupted series
+    continues where it stopped. Pretrained visual streams are cached in
+    ``out_dir/pretrain_cache`` unless ``config.pretrain_cache`` is set.
+
+    Returns the summary with ``folders`` (seed -> folder) and ``table`` (the Markdown).
+    """
+    from soundloc.experiments.pigeon.report import load_results, summary_table, target_summary
+
+    if not seeds:
+        raise ValueError("seeds is empty")
+    out = Path(out_dir)
+    if config.pretrain_cache is None:
+        config = dataclasses.replace(config, pretrain_cache=str(out / "pretrain_cache"))
+    runs, folders = [], {}
+    for seed in seeds:
+        folder = out / f"seed{seed}"
+        done = folder / RESULTS_FILE
+        previous = load_results(folder) if done.is_file() else None
+        if previous is not None and _same_experiment(previous.get("config", {}), config.to_dict()):
+            runs.append(previous)
+        else:
+            runs.append(run_pigeon(config, folder, seed=seed, progress=progress,
+                                   command=f"{command} [seed {seed}]" if command else None))
+        folders[seed] = str(folder)
+    summary = target_summary(runs)
+    table = summary_table(runs)
+    summary.update(folders={str(k): v for k, v in folders.items()}, command=command, config=config.to_dict(),
+                   **{k: runs[-1].get(k) for k in ("version", "torch", "device", "device_name", "threads", "platform")},
+                   date=provenance("cpu", "")["date"])
+    write_json(out / "summary.json", json_safe(summary))
+    head = [f"# Pigeon superstition: {len(runs)} seeds at scale {config.scale}", "",
+            f"- command: `{command}`" if command else "- command: (Python API)",
+            f"- date: {summary['date']}; device: {summary['device']} ({summary['device_name']}); "
+            f"soundloc {summary['version']}, torch {summary['torch']}; threads {summary['threads']}",
+            f"- visual stream: {runs[0].get('visual_stream')}; temperature {runs[0].get('temperature')}",
+            f"- runs: " + ", ".join(f"seed {k}: `{v}`" for k, v in folders.items()), "", ""]
+    with atomic_path(out / "summary.md") as tmp:
+        tmp.write_text("\n".join(head) + table + "\n", encoding="utf-8")
+    summary["folders"], summary["table"] = folders, table
+    return summary
+
+
 __all__ = [
     "PigeonData",
     "RESULTS_FILE",
+    "TARGETS",
+    "beats_baselines",
+    "breakdown",
     "build_world",
     "pigeon_targets",
     "random_row",
     "run_pigeon",
+    "run_seeds",
     "score_maps",
     "score_scheme",
     "train_scheme",
