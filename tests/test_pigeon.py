@@ -420,3 +420,53 @@ def test_load_runs_reads_matching_run_folders(tmp_path) -> None:
     assert [r["seed"] for r in load_runs(tmp_path)] == [0, 1]
     assert [r["seed"] for r in load_runs(tmp_path, "*")] == [9, 0, 1]
     assert load_runs(tmp_path / "missing") == []
+
+
+@pytest.mark.parametrize("text", ["0-", "a", "4-2", "1,1", "-1", "0-4,3"])
+def test_malformed_seed_lists_are_refused_naming_the_value(text, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    from soundloc.cli import main
+
+    assert main(["pigeon", "--scale", "tiny", "--seeds", text, "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and f"--seeds {text!r}" in err, err
+
+
+def test_seed_lists_parse() -> None:
+    from soundloc.commands.pigeon import parse_seeds
+
+    assert parse_seeds("0-4") == [0, 1, 2, 3, 4]
+    assert parse_seeds("0,2,7") == [0, 2, 7]
+    assert parse_seeds("3, 5-6") == [3, 5, 6]
+
+
+def test_a_group_without_test_scenes_fails_at_start_naming_the_value() -> None:
+    from soundloc.data.synthetic import SyntheticWorld, world_splits
+    from soundloc.experiments.pigeon import build_world
+
+    # one context-bound class of four and a test split of a few scenes: find a seed whose test
+    # scenes are all of free classes (each is with probability about 3/4)
+    cfg = PigeonConfig.at_scale("quick", world={"bound_fraction": 0.25}, n_test=3)
+    for seed in range(50):
+        world = SyntheticWorld(cfg.world, seed=seed)
+        test = world_splits(world, cfg.n_train + cfg.n_test, cfg.n_test, cfg.n_labelled).test
+        if test and all(world.scene(i).label != 0 for i in test):
+            break
+    else:
+        pytest.skip("no such seed among the first 50")
+    with pytest.raises(ValueError, match=r"n_test = 3.*context_bound"):
+        build_world(cfg, seed)
+
+
+@pytest.mark.slow
+def test_run_seeds_writes_a_summary_and_reuses_finished_seeds(tmp_path) -> None:
+    from soundloc.experiments.pigeon import load_results, run_seeds
+
+    cfg = PigeonConfig.at_scale("quick", n_train=48, n_labelled=16, n_test=32, threads=1)
+    first = run_seeds(cfg, tmp_path, [0, 1], progress=False)
+    assert sorted(first["per_seed"]) == ["0", "1"] and (tmp_path / "summary.md").is_file()
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["counts"] == first["counts"] and summary["needed"] == 2
+    stamp = load_results(tmp_path / "seed0")["date"]
+    again = run_seeds(cfg, tmp_path, [0, 1], progress=False)  # read back, not run again
+    assert load_results(tmp_path / "seed0")["date"] == stamp and again["per_seed"] == first["per_seed"]
+    assert list((tmp_path / "pretrain_cache").glob("visual_*.pt"))

@@ -84,3 +84,21 @@ def test_read_json_names_the_file(tmp_path: Path) -> None:
     bad.write_text("{oops")
     with pytest.raises(ValueError, match="bad.json: not valid JSON"):
         read_json(bad)
+
+
+def test_committed_results_are_found_from_any_working_directory(tmp_path, monkeypatch) -> None:
+    from pathlib import Path
+
+    from soundloc.utils import committed_path, repository_root
+
+    root = Path(__file__).resolve().parents[1]
+    for where in (root, root / "chapters", root / "src" / "soundloc"):
+        monkeypatch.chdir(where)
+        assert repository_root() == root
+        assert committed_path("benchmarks/pigeon/PREREGISTRATION.md") == root / "benchmarks/pigeon/PREREGISTRATION.md"
+    monkeypatch.chdir(tmp_path)  # outside the checkout: found through the installed (editable) package
+    assert committed_path("benchmarks/pigeon/PREREGISTRATION.md").is_file()
+    import pytest
+
+    with pytest.raises(FileNotFoundError, match="fetch=True"):
+        committed_path("benchmarks/no_such_folder", fetch=False)

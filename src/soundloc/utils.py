@@ -113,6 +113,60 @@ def progress_bar(iterable: Any, enabled: bool = True, **kwargs: Any) -> Any:
     return tqdm(iter(iterable), **kwargs)
 
 
+#: Where the project lives; committed results are fetched from here where no clone is at hand.
+REPOSITORY_URL = "https://github.com/soundloc/soundloc"
+
+
+def repository_root(start: str | os.PathLike[str] | None = None) -> Path | None:
+    """The root of a soundloc checkout: the first folder holding ``_config.yml`` and
+    ``src/soundloc`` above ``start`` (default: the working directory) or above this installed
+    file (an editable install), or ``None``."""
+    candidates = [Path(start or os.getcwd()).resolve(), Path(__file__).resolve().parent]
+    for base in candidates:
+        for folder in (base, *base.parents):
+            if (folder / "_config.yml").is_file() and (folder / "src" / "soundloc").is_dir():
+                return folder
+    return None
+
+
+def committed_path(relative: str, fetch: bool | None = None) -> Path:
+    """A committed file or folder of the repository (e.g. ``"benchmarks/pigeon/smoke"``),
+    wherever the caller runs: from the checkout it is in (any working directory, e.g.
+    papermill from the root or Jupyter from ``chapters/``), else, with ``fetch`` (default: in
+    Google Colab), from the project's archive on GitHub, downloaded once into
+    ``~/.cache/soundloc``.
+
+    Raises:
+        FileNotFoundError: not in a checkout and not fetched; the message says how to get it.
+    """
+    root = repository_root()
+    if root is not None and (root / relative).exists():
+        return root / relative
+    if fetch is None:
+        fetch = "google.colab" in __import__("sys").modules
+    if not fetch:
+        raise FileNotFoundError(f"{relative}: committed results not found; run from a clone of "
+                                f"{REPOSITORY_URL} or call committed_path({relative!r}, fetch=True)")
+    import io
+    import urllib.request
+    import zipfile
+
+    cache = Path.home() / ".cache" / "soundloc" / "main"
+    target = cache / relative
+    if not target.exists():
+        with urllib.request.urlopen(f"{REPOSITORY_URL}/archive/refs/heads/main.zip", timeout=120) as resp:
+            archive = zipfile.ZipFile(io.BytesIO(resp.read()))
+        prefix = archive.namelist()[0].split("/")[0] + "/"
+        for name in archive.namelist():
+            inner = name[len(prefix):]
+            if inner.startswith(relative.rstrip("/")) and not name.endswith("/"):
+                with atomic_open(cache / inner, "wb") as fh:
+                    fh.write(archive.read(name))
+    if not target.exists():
+        raise FileNotFoundError(f"{relative}: not in {REPOSITORY_URL} (main)")
+    return target
+
+
 def quick_mode() -> bool:
     """True when ``SOUNDLOC_QUICK`` is set to a true value (chapters shrink their runs)."""
     return os.environ.get("SOUNDLOC_QUICK", "").strip().lower() not in {"", "0", "false", "no"}
