@@ -171,3 +171,31 @@ def test_save_figure_writes_a_png_atomically(tmp_path) -> None:  # type: ignore[
         save_figure(fig, tmp_path / "curve")
     with pytest.raises(TypeError, match="Figure"):
         save_figure(object(), tmp_path / "x.png")  # type: ignore[arg-type]
+
+
+def _run(bound_ctx: float, free_ctx: float) -> dict:
+    def row(o: float, c: float, bc: float, fc: float) -> dict:
+        return {"object_density": o, "context_density": c,
+                "groups": {"context_bound": {"object_density": o, "context_density": bc},
+                           "free": {"object_density": o, "context_density": fc}}}
+    return {"schemes": {"unsupervised": row(1.0, 1.2, bound_ctx, free_ctx), "supervised": row(2.0, 0.5, 0.5, 0.5),
+                        "semi_supervised": row(1.9, 0.4, 0.4, 0.4), "random": row(1.0, 1.0, 1.0, 1.0)}}
+
+
+def test_plot_densities_by_group_shows_each_groups_means() -> None:
+    from soundloc.viz import plot_densities
+
+    fig = plot_densities([_run(1.6, 0.8), _run(1.2, 0.6)], groups=("context_bound", "free"))
+    bound, free = fig.axes
+    # context bars are the second group of four bars: unsupervised first
+    assert round(bound.patches[4].get_height(), 6) == 1.4 and round(free.patches[4].get_height(), 6) == 0.7
+    assert "context-bound" in bound.get_title() and "free" in free.get_title()
+
+
+def test_plot_sweep_means_and_spread() -> None:
+    from soundloc.viz import plot_sweep
+
+    fig = plot_sweep({0.25: [_run(1.0, 1.0), _run(1.2, 1.0)], 0.9: [_run(1.6, 1.0), _run(2.0, 1.0)]})
+    line = fig.axes[0].lines[0]  # unsupervised context density: means 1.1 and 1.8
+    np.testing.assert_allclose(np.asarray(line.get_ydata(), dtype=float), [1.1, 1.8])
+    np.testing.assert_allclose(np.asarray(line.get_xdata(), dtype=float), [0.25, 0.9])

@@ -452,29 +452,69 @@ def save_figure(fig: "Figure", path: str | os.PathLike[str], dpi: int = 120, clo
         plt.close(fig)
 
 
-def plot_densities(runs: Sequence[Mapping[str, Any]]) -> "Figure":
-    """Object and context attention densities per scheme over several runs (bars: mean; dots:
-    the individual runs; dashed line: chance = 1). Returns the matplotlib Figure."""
+def plot_densities(runs: Sequence[Mapping[str, Any]], groups: Sequence[str | None] = (None,)) -> "Figure":
+    """Object and context attention densities per scheme over several runs, one panel per
+    group of scenes (``None``: all scenes; ``"context_bound"``, ``"free"``: the runs'
+    ``schemes.<s>.groups.<g>``). Bars: the mean; dots: the single runs; dashed line: chance (1).
+    Returns the matplotlib Figure (its axes share the y scale)."""
     import matplotlib.pyplot as plt
 
     if not runs:
         raise ValueError("plot_densities needs at least one run")
     names = [n for n in (*SCHEMES, "random") if all(n in r["schemes"] for r in runs)]
-    fig, ax = plt.subplots(figsize=(7, 3.2))
+    fig, axes = plt.subplots(1, len(groups), figsize=(6.2 * len(groups), 3.3), squeeze=False, sharey=True)
     width = 0.38
-    for j, (key, label, colour) in enumerate(
-        (("object_density", "on the object", "tab:green"), ("context_density", "on the context", "tab:brown"))
-    ):
-        xs = np.arange(len(names)) + (j - 0.5) * width
-        vals = np.array([[r["schemes"][n][key] for n in names] for r in runs])
-        ax.bar(xs, vals.mean(0), width, label=label, color=colour, alpha=0.8)
-        for row in vals:
-            ax.plot(xs, row, "k.", ms=5)
-    ax.axhline(1.0, color="k", ls="--", lw=1)
-    ax.set_xticks(np.arange(len(names)), [n.replace("_", "-") for n in names])
-    ax.set_ylabel("attention density (1 = chance)")
-    ax.set_title(f"where attention goes ({len(runs)} seed(s); dots: single seeds)")
-    ax.legend(frameon=False)
+    for ax, group in zip(axes[0], groups):
+        for j, (key, label, colour) in enumerate(
+            (("object_density", "on the object", "tab:green"), ("context_density", "on the context (band)", "tab:brown"))
+        ):
+            xs = np.arange(len(names)) + (j - 0.5) * width
+            vals = np.array([[_group_row(r, n, group).get(key, np.nan) for n in names] for r in runs], dtype=float)
+            ax.bar(xs, np.nanmean(vals, 0), width, label=label, color=colour, alpha=0.8)
+            for row in vals:
+                ax.plot(xs, row, "k.", ms=5)
+        ax.axhline(1.0, color="k", ls="--", lw=1, label="chance")
+        ax.set_xticks(np.arange(len(names)), [n.replace("_", "-") for n in names])
+        for tick, n in zip(ax.get_xticklabels(), names):
+            tick.set_color(scheme_colour(n) or "black")
+        scenes = "all test scenes" if group is None else f"{group.replace('_', '-')} classes"
+        ax.set_title(f"{scenes} ({len(runs)} seed(s); dots: single seeds)", fontsize=10)
+    axes[0, 0].set_ylabel("attention density (1 = chance)")
+    axes[0, 0].legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _group_row(run: Mapping[str, Any], scheme: str, group: str | None) -> Mapping[str, Any]:
+    row = run["schemes"][scheme]
+    return row if group is None else row.get("groups", {}).get(group, {})
+
+
+def plot_sweep(points: Mapping[float, Sequence[Mapping[str, Any]]], group: str = "context_bound",
+               schemes: Sequence[str] = ("unsupervised", "semi_supervised")) -> "Figure":
+    """Attention density on the context and on the object against the co-occurrence
+    probability: ``points`` maps a probability to its runs (seeds); one line per scheme
+    (mean, error bars: standard deviation over the seeds, dots: single seeds)."""
+    import matplotlib.pyplot as plt
+
+    if not points:
+        raise ValueError("plot_sweep needs at least one probability with runs")
+    ps = sorted(points)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), sharey=True)
+    for ax, key, what in zip(axes, ("context_density", "object_density"), ("on the context (band)", "on the object")):
+        for scheme in schemes:
+            vals = [[float(_group_row(r, scheme, group).get(key, np.nan)) for r in points[p]] for p in ps]
+            mean = [np.nanmean(v) for v in vals]
+            std = [np.nanstd(v) for v in vals]
+            colour = scheme_colour(scheme)
+            ax.errorbar(ps, mean, yerr=std, marker="o", capsize=3, color=colour, label=scheme.replace("_", "-"))
+            for p, v in zip(ps, vals):
+                ax.plot([p] * len(v), v, ".", color=colour, alpha=0.5, ms=4)
+        ax.axhline(1.0, color="k", ls="--", lw=1)
+        ax.set_xlabel("probability that a bound class's band shows its own texture")
+        ax.set_title(f"attention density {what}, {group.replace('_', '-')} classes", fontsize=10)
+    axes[0].set_ylabel("attention density (1 = chance)")
+    axes[0].legend(frameon=False, fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -487,6 +527,7 @@ __all__ = [
     "SCHEME_COLOURS",
     "plot_densities",
     "plot_history",
+    "plot_sweep",
     "plot_metric_bars",
     "plot_sound",
     "save_figure",

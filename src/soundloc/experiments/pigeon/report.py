@@ -243,6 +243,34 @@ def compare(groups: dict[str, list[dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
+def sweep_points(folders: dict[float, str | os.PathLike[str]]) -> dict[float, list[dict[str, Any]]]:
+    """The runs (seeds) of each co-occurrence probability of a sweep: probability -> folder of
+    ``seed<N>`` runs (:func:`load_runs`); probabilities without runs are left out."""
+    out = {float(p): load_runs(folder) for p, folder in folders.items()}
+    return {p: runs for p, runs in sorted(out.items()) if runs}
+
+
+def sweep_table(points: dict[float, list[dict[str, Any]]], group: str = "context_bound") -> str:
+    """A Markdown table of a sweep: for each probability and scheme, the attention density on
+    the context and on the object of ``group``'s scenes, mean ± std over the seeds, and the
+    seeds' values."""
+    out = ["| probability | scheme | seeds | context density | object density | cIoU@0.5 | per seed (context / object) |",
+           "|---|---|---|---|---|---|---|"]
+    for p, runs in sorted(points.items()):
+        for scheme in ("unsupervised", "semi_supervised", "random"):
+            rows = [r["schemes"].get(scheme, {}).get("groups", {}).get(group) for r in runs]
+            rows = [x for x in rows if x]
+            if not rows:
+                continue
+            cells = []
+            for key in ("context_density", "object_density", "ciou_at_0.5"):
+                v = [x[key] for x in rows]
+                cells.append(f"{np.mean(v):.2f} ± {np.std(v):.2f}")
+            each = ", ".join(f"{r.get('seed')}: {x['context_density']:.2f} / {x['object_density']:.2f}" for r, x in zip(runs, rows))
+            out.append(f"| {p:g} | {scheme} | {len(rows)} | " + " | ".join(cells) + f" | {each} |")
+    return "\n".join(out)
+
+
 __all__ = [
     "GROUP_NAMES",
     "PRINTED_BASELINES",
@@ -254,5 +282,7 @@ __all__ = [
     "mean_run",
     "summarize",
     "summary_table",
+    "sweep_points",
+    "sweep_table",
     "target_summary",
 ]

@@ -1,0 +1,43 @@
+"""The co-occurrence sweep of the pigeon experiment: tables and figure from the committed runs.
+
+    .venv/bin/python benchmarks/pigeon/sweep.py
+
+Reads benchmarks/pigeon/sweep/p<P>/seed<N> (P = 0.25, 0.5, 0.75, 1.0) and, for P = 0.9, the
+pre-registered runs benchmarks/pigeon/smoke/seed0-2; writes benchmarks/pigeon/sweep/summary.md
+and sweep.png. The runs are made by (PREREGISTRATION.md):
+    soundloc pigeon --scale smoke --seeds 0-2 --context-p P --out benchmarks/pigeon/sweep/pP
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from soundloc import viz  # noqa: E402
+from soundloc.experiments.pigeon.report import sweep_points, sweep_table  # noqa: E402
+from soundloc.utils import atomic_path  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+FOLDERS = {0.25: HERE / "sweep/p0.25", 0.5: HERE / "sweep/p0.5", 0.75: HERE / "sweep/p0.75",
+           0.9: HERE / "smoke", 1.0: HERE / "sweep/p1.0"}
+
+
+def main() -> None:
+    points = {p: [r for r in runs if r.get("seed") in (0, 1, 2)] for p, runs in sweep_points(FOLDERS).items()}
+    points = {p: runs for p, runs in points.items() if runs}
+    if not points:
+        print("no sweep runs yet")
+        return
+    table = sweep_table(points)
+    print(table)
+    with atomic_path(HERE / "sweep" / "summary.md") as tmp:
+        tmp.write_text("# Co-occurrence sweep (context-bound classes' scenes; seeds 0-2)\n\n"
+                       "Made by `.venv/bin/python benchmarks/pigeon/sweep.py` from the committed runs.\n\n"
+                       + table + "\n", encoding="utf-8")
+    viz.save_figure(viz.plot_sweep(points), HERE / "sweep" / "sweep.png", close=True)
+
+
+if __name__ == "__main__":
+    main()
