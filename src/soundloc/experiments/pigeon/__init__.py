@@ -17,6 +17,8 @@ from soundloc.experiments.pigeon.report import (
     mean_run,
     summarize,
     summary_table,
+    sweep_points,
+    sweep_table,
     target_summary,
 )
 from soundloc.experiments.pigeon.run import (
@@ -42,6 +44,8 @@ __all__ = [
     "mean_run",
     "run_seeds",
     "summary_table",
+    "sweep_points",
+    "sweep_table",
     "target_summary",
     "RESULTS_FILE",
     "SCALES",
