@@ -470,3 +470,22 @@ def test_run_seeds_writes_a_summary_and_reuses_finished_seeds(tmp_path) -> None:
     again = run_seeds(cfg, tmp_path, [0, 1], progress=False)  # read back, not run again
     assert load_results(tmp_path / "seed0")["date"] == stamp and again["per_seed"] == first["per_seed"]
     assert list((tmp_path / "pretrain_cache").glob("visual_*.pt"))
+
+
+def test_every_committed_run_config_loads() -> None:
+    # configs saved by every committed pigeon run, of any version, load (old field names migrate)
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    files = sorted(root.glob("book/results/**/results.json")) + sorted(root.glob("benchmarks/**/results.json"))
+    files = [f for f in files if "explorations" not in f.parts]
+    assert files
+    for f in files:
+        data = json.loads(f.read_text())
+        if "config" in data and "schemes" in data:
+            cfg = PigeonConfig.from_dict(data["config"])
+            assert cfg.world.image_size == cfg.model.image_size, f
+            if "model_config" in data:  # what the run recorded it ran with
+                assert cfg.model.to_dict() == data["model_config"], f
+            if "world_config" in data:
+                assert cfg.world.to_dict() == {**data["world_config"], "bound_fraction": 1.0}, f

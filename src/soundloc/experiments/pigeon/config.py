@@ -140,17 +140,21 @@ class PigeonConfig(ConfigMixin):
 
     @classmethod
     def migrate(cls, d: dict[str, Any]) -> dict[str, Any]:
-        """Configs saved before the configs were nested (``visual_pretraining``, and ``world``
-        and ``model`` as dicts of overrides) load as the same experiment: the world as it was
-        then (every class context-bound), the model as ``cpu_model`` of it plus the overrides,
-        and L_S averaged over the labelled rows, as it was then."""
-        if "visual_pretraining" not in d:
+        """Configs saved before the configs were nested (``world`` and ``model`` as dicts of
+        overrides, ``visual_pretraining``, or no pretraining at all in the first version) load
+        as the same experiment: the world as it was then (every class context-bound), the model
+        as ``ModelConfig.cpu`` sized for it plus the overrides, and L_S averaged over the
+        labelled rows, as it was then."""
+        overrides = isinstance(d.get("model"), dict) and "visual_backbone" not in d["model"]
+        if "visual_pretraining" not in d and not overrides:
             return d
         d = dict(d)
+        d.setdefault("visual_pretraining", None)  # the first version trained the stream from scratch
         world = WorldConfig.from_dict(dict(d.get("world") or {}))
         pre = d.pop("visual_pretraining")
         d["world"] = world.to_dict()
-        d["model"] = ModelConfig.cpu(image_size=world.image_size, clip_samples=world.clip_samples, **(d.get("model") or {})).to_dict()
+        sized = {"image_size": world.image_size, "clip_samples": world.clip_samples, **(d.get("model") or {})}
+        d["model"] = ModelConfig.cpu(**sized).to_dict()
         d["pretraining"] = None if pre is None else PretrainConfig.from_dict(dict(pre)).to_dict()
         d.setdefault("attention_reduction", "labelled_mean")
         return d
