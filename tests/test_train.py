@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import random
 
 import numpy as np
 import pytest
@@ -203,6 +204,83 @@ def test_resume_from_checkpoint_continues_exactly(tmp_path) -> None:  # type: ig
     resumed.fit(data)
     assert strip_seconds(resumed.history) == strip_seconds(full.history)
     assert all(torch.equal(a, b) for a, b in zip(params(resumed.model), params(full.model)))
+
+
+class Interrupted(Exception):
+    pass
+
+
+class StoppingTrainer(Trainer):
+    """Dies (as a killed job would) after ``stop_after`` optimizer steps."""
+
+    stop_after = -1
+
+    def on_step_end(self, batch, parts) -> None:  # type: ignore[no-untyped-def]
+        if self.step == self.stop_after:
+            raise Interrupted
+
+
+class NoisyWorld(torch.utils.data.Dataset):
+    """Samples whose image draws from torch's, NumPy's and Python's global generators, so a
+    resumed run matches only if every global random state was restored."""
+
+    def __init__(self, samples: list[Sample]) -> None:
+        self.samples = samples
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int) -> Sample:
+        s = self.samples[i]
+        noise = 0.05 * torch.rand(()) + 0.05 * float(np.random.rand()) + 0.05 * random.random()
+        return dataclasses.replace(s, image=(s.image + noise).clamp(0, 1))
+
+
+@pytest.mark.parametrize("stop_after", [1, 3, 5])
+def test_resume_mid_epoch_ends_bit_identical(tmp_path, stop_after: int) -> None:  # type: ignore[no-untyped-def]
+    # 12 pairs, batches of 4: 3 steps per epoch, 3 epochs; stopped after step 1 (mid epoch 1),
+    # 3 (the last batch of epoch 1, before its record) or 5 (mid epoch 2)
+    data = NoisyWorld(world(12, labelled={0, 3, 5, 7, 9}))
+    val = world(4, seed=5)
+    config = cfg(scheme="semi_supervised", epochs=3, scheduler="step", scheduler_gamma=0.5, checkpoint_every=1)
+    full = Trainer(tiny_model(), config)
+    full.fit(data, val)
+
+    ckpt = tmp_path / "run" / "last.pt"
+    first = StoppingTrainer(tiny_model(), config)
+    first.stop_after = stop_after
+    with pytest.raises(Interrupted):
+        first.fit(data, val, checkpoint=ckpt)
+    torch.manual_seed(123), np.random.seed(123), random.seed(123)  # what a new process would have
+    state = torch.load(ckpt, weights_only=True)
+    assert state["step"] == stop_after
+    assert len(state["epoch_steps"]) == (stop_after - 1) % 3 + 1 and state["epoch"] == (stop_after - 1) // 3
+    assert [p.name for p in ckpt.parent.iterdir()] == ["last.pt"]  # no temporary file left
+
+    resumed = resume_trainer(ckpt)
+    resumed.fit(data, val, checkpoint=ckpt)
+    assert strip_seconds(resumed.history) == strip_seconds(full.history)
+    assert all(torch.equal(a, b) for a, b in zip(params(resumed.model), params(full.model)))
+    assert resumed.step == full.step == 9
+    for a, b in zip(resumed.optimizer.state_dict()["state"].values(), full.optimizer.state_dict()["state"].values()):
+        assert all(torch.equal(a[k], b[k]) for k in ("exp_avg", "exp_avg_sq"))
+    final = torch.load(ckpt, weights_only=True)
+    assert final["epoch"] == 3 and final["epoch_steps"] == []
+
+
+def test_learning_rate_schedules() -> None:
+    data = world(8)
+    hist = Trainer(tiny_model(), cfg(epochs=3, lr=0.01, scheduler="step", scheduler_step=2, scheduler_gamma=0.5)).fit(data)
+    assert [r["lr"] for r in hist] == pytest.approx([0.01, 0.01, 0.005])
+    hist = Trainer(tiny_model(), cfg(epochs=2, lr=0.01, scheduler="cosine")).fit(data)
+    assert [r["lr"] for r in hist] == pytest.approx([0.01, 0.005])  # 0.01 * (1 + cos(pi / 2)) / 2
+    assert "lr" not in Trainer(tiny_model(), cfg()).fit(data)[0]  # no schedule: the record is unchanged
+    with pytest.raises(ValueError, match="scheduler"):
+        TrainConfig(scheduler="linear")
+    with pytest.raises(ValueError, match="scheduler_gamma"):
+        TrainConfig(scheduler="step", scheduler_gamma=1.5)
+    with pytest.raises(ValueError, match="CUDA"):
+        Trainer(tiny_model(), cfg(amp=True, device="cpu"))
 
 
 def test_supervised_on_an_avdataset_uses_only_its_labelled_pairs(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -18,10 +18,19 @@ live. Three learning schemes (``TrainConfig.scheme``), those of the paper's Tabl
 Reproducibility: :meth:`Trainer.fit` calls :func:`soundloc.utils.seed_everything` with
 ``config.seed``; the shuffling of every epoch and the negatives are drawn from two
 ``torch.Generator`` objects re-seeded at the start of each epoch from ``(seed, epoch)``, so the
-same seed gives the same history on the same machine (all but the ``seconds`` field), and a run
-resumed from a checkpoint (:func:`save_checkpoint` / :func:`resume_trainer`) continues exactly
-as the uninterrupted run would have. The model's initial weights come from whoever built it:
-seed before :func:`soundloc.models.build_model` too.
+same seed gives the same history on the same machine (all but the ``seconds`` field). The
+model's initial weights come from whoever built it: seed before
+:func:`soundloc.models.build_model` too.
+
+Resuming: given a ``checkpoint`` path, :meth:`Trainer.fit` writes a checkpoint atomically at the
+end of every epoch and, with ``TrainConfig.checkpoint_every = N``, after every N optimizer
+steps. It holds the model, the optimizer, the LR scheduler, the grad scaler (mixed precision),
+every random state (torch CPU and CUDA, NumPy, Python, the shuffling and negative generators),
+the position in the epoch (the batches done and their loss terms) and both configs, as plain
+types and tensors that load with ``torch.load(weights_only=True)``. :func:`resume_trainer`
+rebuilds the trainer; its :meth:`~Trainer.fit` redraws the interrupted epoch's shuffled order
+from the same seed, skips the batches already done and continues exactly as the uninterrupted
+run would have: same weights, same history (timings aside).
 
 Defaults of :class:`TrainConfig` are the authors' README command (Adam, lr 1e-4, weight decay 0,
 batch 30, 10 epochs); their code's own defaults differ (SGD, momentum 0.9, weight decay 1e-4,
@@ -29,6 +38,7 @@ batch 32): :meth:`TrainConfig.authors_code`.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -41,16 +51,17 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader, Sampler, Subset
 
 from soundloc.config import ConfigMixin, check_choice, check_int, check_number
 from soundloc.constants import SCHEMES, Scheme
 from soundloc.data.types import Batch, collate
 from soundloc.losses import AttentionReduction, sample_negatives, scheme_loss
 from soundloc.models import LocalizerOutput, ModelConfig, SoundLocalizer, build_model, save_model
-from soundloc.utils import atomic_path, default_device, progress_bar, seed_everything
+from soundloc.utils import atomic_path, default_device, get_rng_state, progress_bar, seed_everything, set_rng_state
 
 Optimizer = Literal["adam", "sgd"]
+Scheduler = Literal["cosine", "step"]
 
 History = list[dict[str, Any]]
 ValFn = Callable[[SoundLocalizer, Any], dict[str, float]]
@@ -78,6 +89,13 @@ class TrainConfig(ConfigMixin):
         seed: seeds everything random in training (see the module docstring).
         progress: show tqdm progress bars.
         log_every: refresh the progress bar's running loss every this many steps.
+        scheduler: learning-rate schedule, stepped at the end of every epoch: ``None`` (constant
+            ``lr``, the authors' setting), ``"cosine"`` (cosine annealing to 0 over ``epochs``)
+            or ``"step"`` (multiply by ``scheduler_gamma`` every ``scheduler_step`` epochs).
+        scheduler_step, scheduler_gamma: the ``"step"`` schedule's period (epochs) and factor.
+        amp: mixed precision on a CUDA device (float16 autocast and a gradient scaler).
+        checkpoint_every: with a checkpoint path given to :meth:`Trainer.fit`, also write the
+            checkpoint after every this many optimizer steps (``None``: at epoch ends only).
     """
 
     scheme: Scheme = "unsupervised"
@@ -95,11 +113,20 @@ class TrainConfig(ConfigMixin):
     seed: int = 0
     progress: bool = True
     log_every: int = 10
+    scheduler: Scheduler | None = None
+    scheduler_step: int = 1
+    scheduler_gamma: float = 0.1
+    amp: bool = False
+    checkpoint_every: int | None = None
 
     def __post_init__(self) -> None:
-        check_choice(self, "scheme", "optimizer", "attention_reduction")
+        check_choice(self, "scheme", "optimizer", "attention_reduction", "scheduler")
         check_int(self, "epochs", "seed", "num_workers", low=0)
-        check_int(self, "batch_size", "log_every")
+        check_int(self, "batch_size", "log_every", "scheduler_step")
+        check_int(self, "checkpoint_every", optional=True)
+        check_number(self, "scheduler_gamma", low_open=True, high=1.0)
+        if not isinstance(self.amp, bool):
+            raise ValueError(f"TrainConfig.amp must be a bool, got {self.amp!r}")
         if self.scheme != "supervised" and self.batch_size < 2:
             raise ValueError(
                 f"batch_size must be >= 2 for the {self.scheme} scheme (a pair's negative is another "
@@ -117,6 +144,29 @@ class TrainConfig(ConfigMixin):
         base.update(overrides)
         return cls(**base)
 
+
+
+class EpochOrder(Sampler[int]):
+    """The shuffled order of one epoch, drawn from ``generator`` when iterated, from position
+    ``start`` on.
+
+    The same draw as ``DataLoader(shuffle=True, generator=...)`` (one ``randperm`` of the
+    dataset per pass), so a run that skips nothing is the plain shuffled loader's run; a resumed
+    run sets ``start`` to the number of pairs already done and redraws the same permutation
+    from the re-seeded generator, without loading the skipped pairs.
+    """
+
+    def __init__(self, size: int, generator: torch.Generator) -> None:
+        self.size = size
+        self.generator = generator
+        self.start = 0
+
+    def __iter__(self) -> Any:
+        order = torch.randperm(self.size, generator=self.generator).tolist()
+        yield from order[self.start:]
+
+    def __len__(self) -> int:
+        return self.size - self.start
 
 
 def _derived_seed(seed: int, epoch: int, stream: int) -> int:
@@ -143,9 +193,15 @@ class Trainer:
         config: the :class:`TrainConfig`.
         device: the torch device training runs on.
         optimizer: built by :meth:`make_optimizer` over the parameters that require gradients.
+        scheduler: the learning-rate scheduler (:meth:`make_scheduler`) or ``None``.
+        scaler: the gradient scaler of mixed precision (``config.amp``) or ``None``.
         epoch: number of epochs finished so far (a resumed trainer continues from here).
         history: one dict per finished epoch (see :meth:`fit`).
         step: number of optimizer steps taken so far.
+        epoch_steps: the loss terms of the batches done in the current, unfinished epoch (its
+            length is the position in the epoch; empty between epochs).
+        checkpoint_extra: plain data stored with every checkpoint :meth:`fit` writes (e.g. the
+            experiment's config); :func:`read_checkpoint` returns it under ``"extra"``.
     """
 
     def __init__(self, model: SoundLocalizer, config: TrainConfig | None = None) -> None:
@@ -157,11 +213,19 @@ class Trainer:
             raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
         self.config = config
         self.device = torch.device(config.device or default_device())
+        if config.amp and self.device.type != "cuda":
+            raise ValueError(f"TrainConfig.amp (mixed precision) needs a CUDA device, got {self.device}")
         self.model = model.to(self.device)
         self.optimizer = self.make_optimizer()
+        self.scheduler = self.make_scheduler()
+        self.scaler = torch.amp.GradScaler("cuda") if config.amp else None
         self.epoch = 0
         self.step = 0
         self.history: History = []
+        self.epoch_steps: list[dict[str, Any]] = []
+        self.checkpoint_extra: dict[str, Any] = {}
+        self._epoch_seconds = 0.0  # time spent in the unfinished epoch before a resume
+        self._negative_state: torch.Tensor | None = None  # set by load_state_dict mid-epoch
         # Seeded per epoch in fit(); CPU generators so that numbers do not depend on the device.
         self.shuffle_generator = torch.Generator()
         self.negative_generator = torch.Generator()
@@ -176,6 +240,15 @@ class Trainer:
         if c.optimizer == "adam":
             return torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay)
         return torch.optim.SGD(params, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
+
+    def make_scheduler(self) -> torch.optim.lr_scheduler.LRScheduler | None:
+        """The epoch-wise learning-rate schedule of ``config.scheduler`` (``None``: constant)."""
+        c = self.config
+        if c.scheduler == "cosine":
+            return torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=max(c.epochs, 1))
+        if c.scheduler == "step":
+            return torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=c.scheduler_step, gamma=c.scheduler_gamma)
+        return None
 
     def labelled_indices(self, dataset: Any) -> list[int]:
         """Indices of the pairs of ``dataset`` that carry a ground-truth attention map.
@@ -212,12 +285,13 @@ class Trainer:
 
     def make_loader(self, dataset: Any, shuffle: bool = True, drop_last: bool = True) -> DataLoader:
         """A DataLoader of :class:`~soundloc.data.Batch` (``collate_fn=soundloc.data.collate``),
-        shuffled by :attr:`shuffle_generator`; the last incomplete batch is dropped for training
-        (a batch of 1 has no negative)."""
+        shuffled by :attr:`shuffle_generator` through an :class:`EpochOrder` sampler (so that a
+        resumed epoch can start mid-way); the last incomplete batch is dropped for training (a
+        batch of 1 has no negative)."""
         return DataLoader(
             dataset,
             batch_size=self.config.batch_size,
-            shuffle=shuffle,
+            sampler=EpochOrder(len(dataset), self.shuffle_generator) if shuffle else None,
             drop_last=drop_last,
             collate_fn=collate,
             num_workers=self.config.num_workers,
@@ -275,26 +349,38 @@ class Trainer:
         turned out empty) is skipped: nothing is updated and ``parts["skipped"]`` is True.
         """
         batch = batch.to(self.device, non_blocking=True)
-        out = self.forward(batch)
-        loss, parts = self.compute_loss(batch, out)
+        autocast = torch.autocast("cuda", dtype=torch.float16) if self.scaler else contextlib.nullcontext()
+        with autocast:
+            out = self.forward(batch)
+            loss, parts = self.compute_loss(batch, out)
         parts["skipped"] = not loss.requires_grad
         if parts["skipped"]:
             return parts
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            if self.config.grad_clip is not None:
+                self.scaler.unscale_(self.optimizer)
+        else:
+            loss.backward()
         if self.config.grad_clip is not None:
             parts["grad_norm"] = float(
                 torch.nn.utils.clip_grad_norm_(
                     [p for g in self.optimizer.param_groups for p in g["params"]], self.config.grad_clip
                 )
             )
-        self.optimizer.step()
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
         self.step += 1
         return parts
 
     # -- hooks ---------------------------------------------------------------------------------
     def on_step_end(self, batch: Batch, parts: dict[str, Any]) -> None:
-        """Called after every step (default: nothing). ``batch.ids`` are the pairs it used."""
+        """Called after every step, after any checkpoint of that step was written (default:
+        nothing). ``batch.ids`` are the pairs it used."""
 
     def on_epoch_end(self, record: dict[str, Any]) -> None:
         """Called with the epoch's history record before it is appended (default: nothing)."""
@@ -352,8 +438,13 @@ class Trainer:
                 for k, v in metrics.items()}
 
     # -- the loop ------------------------------------------------------------------------------
-    def fit(self, train_set: Any, val_set: Any = None, val_fn: ValFn | None = None) -> History:
+    def fit(self, train_set: Any, val_set: Any = None, val_fn: ValFn | None = None,
+            checkpoint: str | os.PathLike[str] | None = None) -> History:
         """Train for ``config.epochs`` epochs (minus those already done) and return the history.
+
+        With ``checkpoint``, a resumable checkpoint (:func:`save_checkpoint`) is written there at
+        every epoch's end and every ``config.checkpoint_every`` optimizer steps. A trainer
+        restored mid-epoch (:func:`resume_trainer`) skips the batches of that epoch it has done.
 
         Each epoch: ``train_set.set_epoch(epoch)`` when the dataset has it (fresh annotator
         draws for L_S), the generators are re-seeded, one pass over the (shuffled) training
@@ -361,12 +452,13 @@ class Trainer:
         (1-based), ``loss``, ``l_u``, ``l_s`` (means over the epoch's steps; ``l_s`` over the
         steps that had an annotated pair; ``None`` for unused terms), ``steps``, ``pairs``,
         ``labelled`` (annotated pairs seen), ``seconds``, ``step`` (each step's ``loss``,
-        ``l_u`` and ``l_s``) and the ``val_*`` metrics.
+        ``l_u`` and ``l_s``), the ``val_*`` metrics, and ``lr`` (the rate the epoch trained
+        with) when a scheduler is set.
         """
         c = self.config
         if train_set is None or len(train_set) == 0:
             raise ValueError("train_set is empty")
-        if self.epoch == 0:  # a resumed trainer restored the global RNG from its checkpoint
+        if self.epoch == 0 and not self.epoch_steps:  # a resumed trainer restored the global RNG
             seed_everything(c.seed)
         data = self.training_subset(train_set)
         if len(data) < c.batch_size:
@@ -379,25 +471,39 @@ class Trainer:
         epochs = range(self.epoch, c.epochs)
         epoch_bar = progress_bar(epochs, c.progress and len(epochs) > 1, desc=f"{c.scheme}", unit="epoch")
         for epoch in epoch_bar:
-            t0 = time.perf_counter()
+            done = len(self.epoch_steps)  # batches of this epoch done before a resume
+            t0 = time.perf_counter() - (self._epoch_seconds if done else 0.0)
             if hasattr(train_set, "set_epoch"):
                 train_set.set_epoch(epoch)
             self.seed_epoch(epoch)
-            steps: list[dict[str, Any]] = []
+            if done and self._negative_state is not None:
+                self.negative_generator.set_state(self._negative_state)
+            self._negative_state = None
+            if isinstance(loader.sampler, EpochOrder):
+                loader.sampler.start = done * c.batch_size
+            steps = self.epoch_steps
+            lr = self.optimizer.param_groups[0]["lr"]
             bar = progress_bar(loader, c.progress, desc=f"epoch {epoch + 1}/{c.epochs}", leave=False, unit="batch")
-            for i, batch in enumerate(bar):
+            for batch in bar:
                 parts = self.train_step(batch)
                 if not math.isfinite(parts["loss"]):
                     raise FloatingPointError(
-                        f"loss became {parts['loss']} at epoch {epoch + 1}, step {i + 1} (batch ids {batch.ids[:4]}...)"
+                        f"loss became {parts['loss']} at epoch {epoch + 1}, step {len(steps) + 1} "
+                        f"(batch ids {batch.ids[:4]}...)"
                     )
                 steps.append(parts)
+                if checkpoint is not None and c.checkpoint_every and not parts["skipped"] \
+                        and self.step % c.checkpoint_every == 0:
+                    self._epoch_seconds = time.perf_counter() - t0
+                    save_checkpoint(checkpoint, self)
                 self.on_step_end(batch, parts)
-                if c.progress and (i + 1) % c.log_every == 0:
+                if c.progress and len(steps) % c.log_every == 0:
                     recent = [p["loss"] for p in steps[-c.log_every:] if not p["skipped"]]
                     if recent:
                         bar.set_postfix(loss=f"{np.mean(recent):.4f}")
             record = self._epoch_record(epoch, steps, time.perf_counter() - t0)
+            if self.scheduler is not None:
+                record["lr"] = float(lr)
             if val_set is not None:
                 record.update(self.validate(val_set, val_fn))
             if c.scheme == "semi_supervised" and record["labelled"] == 0 and epoch == 0:
@@ -411,6 +517,14 @@ class Trainer:
             self.on_epoch_end(record)
             self.history.append(record)
             self.epoch = epoch + 1
+            self.epoch_steps = []
+            self._epoch_seconds = 0.0
+            if self.scheduler is not None:
+                with warnings.catch_warnings():  # an epoch resumed after its last batch took no step here
+                    warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step", category=UserWarning)
+                    self.scheduler.step()
+            if checkpoint is not None:
+                save_checkpoint(checkpoint, self)
         return self.history
 
     @staticmethod
@@ -436,43 +550,64 @@ class Trainer:
 
     # -- state ---------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to resume (plain types and tensors: loads with ``weights_only``)."""
+        """Everything needed to resume (plain types and tensors: loads with ``weights_only``):
+        model, optimizer, scheduler and scaler states, progress (epoch, step, the unfinished
+        epoch's batches), history, the config, the global random states and the generators."""
         return {
             "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
             "optimizer": self.optimizer.state_dict(),
+            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+            "scaler": None if self.scaler is None else self.scaler.state_dict(),
             "epoch": self.epoch,
             "step": self.step,
+            "epoch_steps": [dict(p) for p in self.epoch_steps],
+            "epoch_seconds": float(self._epoch_seconds),
             "history": [dict(r) for r in self.history],
             "train_config": self.config.to_dict(),
-            "torch_rng": torch.get_rng_state(),
+            "rng": get_rng_state(),
+            "negative_generator": self.negative_generator.get_state(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict` output (model, optimizer, progress)."""
+        """Restore :meth:`state_dict` output: model, optimizer, scheduler, scaler, progress and,
+        when saved, the global random states (torch, CUDA, NumPy, Python) and, mid-epoch, the
+        negatives' generator (applied when :meth:`fit` re-enters the epoch)."""
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        if (state.get("scheduler") is None) != (self.scheduler is None):
+            raise ValueError("the checkpoint and the config disagree on the LR scheduler (TrainConfig.scheduler)")
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        if self.scaler is not None and state.get("scaler") is not None:
+            self.scaler.load_state_dict(state["scaler"])
         self.epoch = int(state["epoch"])
         self.step = int(state["step"])
         self.history = [dict(r) for r in state["history"]]
+        self.epoch_steps = [dict(p) for p in state.get("epoch_steps", [])]
+        self._epoch_seconds = float(state.get("epoch_seconds", 0.0))
+        self._negative_state = state.get("negative_generator") if self.epoch_steps else None
+        if "rng" in state:
+            set_rng_state(state["rng"])
+        elif "torch_rng" in state:  # checkpoints written before the other states were saved
+            torch.set_rng_state(state["torch_rng"])
 
 
 def save_checkpoint(path: str | os.PathLike[str], trainer: Trainer) -> None:
-    """Write a resumable checkpoint (model config, trainer state) atomically.
+    """Write a resumable checkpoint (model config, trainer state, ``trainer.checkpoint_extra``
+    under ``"extra"``) atomically: a crash while writing leaves the previous file intact.
 
     Read it back with :func:`resume_trainer`; only plain types and tensors are stored, so it
     loads with ``torch.load(weights_only=True)``.
     """
-    payload = {"model_config": dataclasses.asdict(trainer.model.config), **trainer.state_dict()}
+    payload = {"model_config": dataclasses.asdict(trainer.model.config), **trainer.state_dict(),
+               "extra": dict(trainer.checkpoint_extra)}
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
 
 
-def resume_trainer(
-    path: str | os.PathLike[str], config: TrainConfig | None = None, device: str | None = None
-) -> Trainer:
-    """Rebuild the model and a :class:`Trainer` from :func:`save_checkpoint`, ready to continue
-    with :meth:`Trainer.fit` (pass ``config`` to change e.g. ``epochs``; ``device`` overrides the
-    saved one). Also restores torch's global CPU random state saved with it."""
+def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The raw contents of a :func:`save_checkpoint` file (``weights_only``), checked to be
+    one; ``FileNotFoundError`` or ``ValueError`` naming the file otherwise."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint not found: {os.fspath(path)!r}")
     try:
@@ -482,6 +617,17 @@ def resume_trainer(
     needed = {"model_config", "model", "optimizer", "epoch", "step", "history", "train_config"}
     if not isinstance(state, dict) or not needed <= set(state):
         raise ValueError(f"{os.fspath(path)!r} is not a soundloc training checkpoint (needs keys {sorted(needed)})")
+    return state
+
+
+def resume_trainer(
+    path: str | os.PathLike[str], config: TrainConfig | None = None, device: str | None = None
+) -> Trainer:
+    """Rebuild the model and a :class:`Trainer` from :func:`save_checkpoint`, ready to continue
+    with :meth:`Trainer.fit` (pass ``config`` to change e.g. ``epochs``; ``device`` overrides the
+    saved one). Restores the global random states saved with it, and the checkpoint's
+    ``"extra"`` as the trainer's ``checkpoint_extra``."""
+    state = read_checkpoint(path)
     model_config = ModelConfig.from_dict(state["model_config"])
     model = build_model(dataclasses.replace(model_config, pretrained=False, sound_weights_path=None))
     model.config = model_config
@@ -491,8 +637,7 @@ def resume_trainer(
         config = dataclasses.replace(config, device=device)
     trainer = Trainer(model, config)
     trainer.load_state_dict(state)
-    if "torch_rng" in state:
-        torch.set_rng_state(state["torch_rng"])
+    trainer.checkpoint_extra = dict(state.get("extra") or {})
     return trainer
 
 
@@ -560,11 +705,13 @@ def predict_attention(
 
 
 __all__ = [
+    "EpochOrder",
     "History",
     "SCHEMES",
     "TrainConfig",
     "Trainer",
     "predict_attention",
+    "read_checkpoint",
     "resume_trainer",
     "save_checkpoint",
     "save_trained",
