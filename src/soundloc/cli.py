@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("evaluate", "score saved heatmaps against annotations (cIoU, AUC, baselines)"),
     "synth": ("synth", "write the synthetic world to disk in the prepared-data layout"),
     "data": ("data", "get and prepare real data (download, prepare, annotations, cache, leakage)"),
+    "train": ("train", "train a model on the synthetic world or prepared data; resume a run"),
 }
 
 

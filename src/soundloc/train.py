@@ -51,7 +51,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Sampler, Subset
+from torch.utils.data import ConcatDataset, DataLoader, Sampler, Subset
 
 from soundloc.config import ConfigMixin, check_choice, check_int, check_number
 from soundloc.constants import SCHEMES, Scheme
@@ -254,15 +254,18 @@ class Trainer:
         """Indices of the pairs of ``dataset`` that carry a ground-truth attention map.
 
         Without loading anything for an :class:`~soundloc.data.AVDataset` (its ``labelled`` ids,
-        when it has a ``grid``) or a ``Subset`` of one; a dataset may also provide its own
-        ``labelled_indices()`` method. Otherwise every sample is loaded once and checked for
-        ``gt_attention``.
+        when it has a ``grid``), a ``Subset`` or a ``ConcatDataset`` of such datasets; a dataset
+        may also provide its own ``labelled_indices()`` method. Otherwise every sample is loaded
+        once and checked for ``gt_attention``.
         """
         if hasattr(dataset, "labelled_indices") and callable(dataset.labelled_indices):
             return [int(i) for i in dataset.labelled_indices()]
         if isinstance(dataset, Subset):
             inner = set(self.labelled_indices(dataset.dataset))
             return [k for k, i in enumerate(dataset.indices) if int(i) in inner]
+        if isinstance(dataset, ConcatDataset):  # e.g. unlabelled videos + the labelled pool
+            starts = [0, *dataset.cumulative_sizes[:-1]]
+            return [start + k for start, part in zip(starts, dataset.datasets) for k in self.labelled_indices(part)]
         if hasattr(dataset, "labelled") and hasattr(dataset, "ids") and hasattr(dataset, "grid"):
             if dataset.grid is None:
                 return []
@@ -621,12 +624,13 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def resume_trainer(
-    path: str | os.PathLike[str], config: TrainConfig | None = None, device: str | None = None
+    path: str | os.PathLike[str], config: TrainConfig | None = None, device: str | None = None,
+    factory: Callable[[SoundLocalizer, TrainConfig], Trainer] = Trainer,
 ) -> Trainer:
     """Rebuild the model and a :class:`Trainer` from :func:`save_checkpoint`, ready to continue
     with :meth:`Trainer.fit` (pass ``config`` to change e.g. ``epochs``; ``device`` overrides the
-    saved one). Restores the global random states saved with it, and the checkpoint's
-    ``"extra"`` as the trainer's ``checkpoint_extra``."""
+    saved one; ``factory(model, config)`` builds a subclass). Restores the global random states
+    saved with it, and the checkpoint's ``"extra"`` as the trainer's ``checkpoint_extra``."""
     state = read_checkpoint(path)
     model_config = ModelConfig.from_dict(state["model_config"])
     model = build_model(dataclasses.replace(model_config, pretrained=False, sound_weights_path=None))
@@ -635,7 +639,7 @@ def resume_trainer(
         config = TrainConfig.from_dict(state["train_config"])
     if device is not None:
         config = dataclasses.replace(config, device=device)
-    trainer = Trainer(model, config)
+    trainer = factory(model, config)
     trainer.load_state_dict(state)
     trainer.checkpoint_extra = dict(state.get("extra") or {})
     return trainer

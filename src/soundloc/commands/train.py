@@ -1,0 +1,152 @@
+"""Train the sound localization model on any data, with any of the paper's schemes
+(Senocak et al., CVPR 2018, Sec. 3-4).
+
+Data: the built-in synthetic world (default), a prepared folder (--data DIR, made by
+data_scripts/ or soundloc synth) or its packed cache (--data DIR --packed). The annotated set
+(--annotated DIR, default the data folder) gives the test list (splits/test.txt, scored once at
+the end) and the supervision pool, from which --labelled pairs train L_S and --val-size pairs,
+held out of training, pick the best epoch (cIoU@0.5 / AUC).
+
+A config file (--config FILE, JSON or YAML) gives any field of soundloc.experiments.engine's
+TrainRunConfig; options override it. The run folder gets config.json, last.pt (resumable),
+best.pt (the best model by validation), log.csv and results.json.
+
+  soundloc train --out runs/semi --scheme semi_supervised --labelled 300 --epochs 8
+  soundloc train --out runs/flickr --data data/flickr --annotated data/ssl --preset paper --labelled 2500
+  soundloc train --resume runs/semi --epochs 12
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from typing import Any
+
+from soundloc.commands.common import UsageError, check_device, check_output_dir, fail
+from soundloc.constants import SCHEMES
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", help="the run folder to create")
+    where.add_argument("--resume", metavar="RUN", help="continue the run in this folder from its last.pt")
+    parser.add_argument("--config", help="a JSON or YAML file of TrainRunConfig fields (options override it)")
+    parser.add_argument("--data", default=None, help="'synthetic' (default) or a prepared folder of training pairs")
+    parser.add_argument("--packed", action="store_true", help="read --data through its packed cache (PackedDataset)")
+    parser.add_argument("--annotated", default=None, help="the prepared annotated set (default: the --data folder)")
+    parser.add_argument("--n-unlabelled", type=int, default=None, help="use the first N unlabelled pairs (default all)")
+    parser.add_argument("--preset", choices=("paper", "cpu"), default=None,
+                        help="model: paper (VGG16 at 320x320 + SoundNet-8 on 20 s) or cpu (small, from scratch; default)")
+    parser.add_argument("--scheme", choices=SCHEMES, default=None, help="learning scheme (default semi_supervised)")
+    parser.add_argument("--labelled", type=int, default=None, help="labelled pairs drawn from the supervision pool (default 300)")
+    parser.add_argument("--val-size", type=int, default=None, help="validation pairs drawn from the pool (default 100)")
+    parser.add_argument("--mechanism", choices=("cosine", "relu"), default=None, help="attention mechanism 1 or 2")
+    parser.add_argument("--temperature", type=float, default=None, help="softmax temperature of the attention (paper: 1)")
+    parser.add_argument("--freeze-visual", action=argparse.BooleanOptionalAction, default=None,
+                        help="freeze the visual stream (paper preset: frozen)")
+    parser.add_argument("--freeze-sound", action=argparse.BooleanOptionalAction, default=None,
+                        help="freeze the sound stream (paper preset: frozen)")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs (default 8; with --resume: extend the run)")
+    parser.add_argument("--batch-size", type=int, default=None, help="pairs per step (default 32)")
+    parser.add_argument("--lr", type=float, default=None, help="learning rate (default 1e-3)")
+    parser.add_argument("--optimizer", choices=("adam", "sgd"), default=None, help="optimizer (default adam)")
+    parser.add_argument("--scheduler", choices=("cosine", "step"), default=None, help="LR schedule (default constant)")
+    parser.add_argument("--seed", type=int, default=None, help="seed of the weights, the order and the draws (default 0)")
+    parser.add_argument("--checkpoint-every", type=int, default=None, help="also checkpoint every N steps (default 200)")
+    parser.add_argument("--workers", type=int, default=None, help="DataLoader worker processes (default 0)")
+    parser.add_argument("--n-scenes", type=int, default=None, help="synthetic world: scenes in all (default 1200)")
+    parser.add_argument("--n-test", type=int, default=None, help="synthetic world: held-out scenes (default 200)")
+    parser.add_argument("--world-seed", type=int, default=None, help="synthetic world: its seed (default 0)")
+    parser.add_argument("--device", default=None, help="torch device (default: cuda when visible, else cpu)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars (the numbers are the same)")
+
+
+def _set(d: dict[str, Any], path: str, value: Any) -> None:
+    """Set ``d[a][b]...`` for ``path`` ``"a.b"`` when ``value`` is given."""
+    if value is None:
+        return
+    *parents, key = path.split(".")
+    for p in parents:
+        d = d.setdefault(p, {})
+        if not isinstance(d, dict):
+            raise UsageError(f"config field {p!r} must be a mapping")
+    d[key] = value
+
+
+def config_dict(args: argparse.Namespace) -> dict[str, Any]:
+    """The config file's fields (if any) with the options' values over them."""
+    from soundloc.experiments.engine import load_config_file
+
+    d: dict[str, Any] = load_config_file(args.config) if args.config else {}
+    if args.data is not None:
+        _set(d, "data.source", "synthetic" if args.data == "synthetic" else ("packed" if args.packed else "folder"))
+        if args.data != "synthetic":
+            _set(d, "data.root", args.data)
+    elif args.packed:
+        raise UsageError("--packed needs --data DIR")
+    for option, path in (("annotated", "data.annotated"), ("n_unlabelled", "data.n_unlabelled"),
+                         ("n_scenes", "data.n_scenes"), ("n_test", "data.n_test"), ("world_seed", "data.world_seed"),
+                         ("preset", "preset"), ("labelled", "labelled"), ("val_size", "val_size"),
+                         ("mechanism", "model.mechanism"), ("temperature", "model.temperature"),
+                         ("freeze_visual", "model.freeze_visual"), ("freeze_sound", "model.freeze_sound"),
+                         ("scheme", "train.scheme"), ("epochs", "train.epochs"), ("batch_size", "train.batch_size"),
+                         ("lr", "train.lr"), ("optimizer", "train.optimizer"), ("scheduler", "train.scheduler"),
+                         ("seed", "train.seed"), ("checkpoint_every", "train.checkpoint_every"),
+                         ("workers", "train.num_workers"), ("device", "train.device")):
+        _set(d, path, getattr(args, option))
+    if d.get("train", {}).get("scheme") == "unsupervised":
+        d.setdefault("labelled", 0)
+    return d
+
+
+def _command() -> str | None:
+    return "soundloc " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["train"] else None
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        check_device("--device", args.device)
+        if args.threads is not None and args.threads < 1:
+            raise UsageError(f"--threads must be >= 1, got {args.threads}")
+        if args.resume is not None:
+            others = [o for o in ("config", "data", "annotated", "scheme", "labelled", "mechanism", "temperature")
+                      if getattr(args, o) is not None]
+            if others:
+                raise UsageError(f"--resume continues the run as configured: drop --{others[0].replace('_', '-')}")
+    except UsageError as exc:
+        return fail("train", exc)
+
+    import torch
+
+    from soundloc.experiments import engine
+
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    try:
+        if args.resume is not None:
+            config = engine.open_run(args.resume, epochs=args.epochs, preset=args.preset)
+            out = args.resume
+        else:
+            check_output_dir("--out", args.out)
+            engine.check_new_run(args.out)
+            config = engine.build_run_config(config_dict(args))
+            out = args.out
+        data = engine.build_data(config)
+    except (UsageError, ValueError, TypeError, KeyError, FileNotFoundError, FileExistsError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        return fail("train", message)
+
+    print(f"{config.train.scheme} on {config.data.source} data ({config.preset} model): "
+          + ", ".join(f"{k} {v}" for k, v in data.sizes.items()))
+    if args.resume is not None:
+        results = engine.resume_run(out, config, device=args.device, command=_command(), progress=not args.quiet, data=data)
+    else:
+        results = engine.run_training(config, out, command=_command(), progress=not args.quiet, data=data)
+    test, best = results["test"], results["best"]
+    print(f"best epoch {best['epoch']} by {best['select_by']} ({best['score']})")
+    print(f"test: cIoU@0.5 {test['ciou_at_0.5']:.3f}  AUC {test['auc']:.3f}  (n = {test['n']})")
+    for name, b in test["baselines"].items():
+        print(f"  {name}: cIoU@0.5 {b['success']:.3f}  AUC {b['auc']:.3f}")
+    print(f"wrote {out}/results.json, {out}/best.pt, {out}/last.pt, {out}/log.csv")
+    return 0

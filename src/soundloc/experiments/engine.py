@@ -1,0 +1,463 @@
+"""Training runs on any data: one typed config, its datasets, a run folder, resume.
+
+What ``soundloc train`` does, as a library (Senocak et al., CVPR 2018, Sec. 3-4). A
+:class:`TrainRunConfig` fully describes a run: the model (preset ``paper``, the authors' VGG16 at
+320x320 with SoundNet-8 on 20 s, or ``cpu``, the small from-scratch model), the training
+(:class:`~soundloc.train.TrainConfig`: scheme, optimizer, epochs...) and the data
+(:class:`DataConfig`: the synthetic world, a prepared folder read by
+:class:`~soundloc.data.AVDataset`, or its packed cache read by
+:class:`~soundloc.data.PackedDataset`).
+
+Splits, as in the paper: the *unlabelled* pairs (Flickr-SoundNet videos; the synthetic world's
+training scenes) train L_U; the *supervision pool* (the annotated pairs outside the test list:
+"Sup. 2.5k" in Table 1) gives the ``labelled`` pairs that train L_S and, drawn from the same
+pool and held out of training, the *validation* pairs scored (cIoU@0.5, AUC) after every epoch
+to pick the best checkpoint. The *test* pairs are scored once, at the end, with the best
+model: selecting a checkpoint on the test set inflates the reported numbers.
+
+A run folder holds ``config.json`` (the config, as given), ``last.pt`` (a resumable checkpoint,
+:func:`soundloc.train.save_checkpoint`, written every epoch and every
+``TrainConfig.checkpoint_every`` steps), ``best.pt`` (the best model by validation,
+:func:`soundloc.models.load_model` reads it), ``log.csv`` (one row per epoch) and, at the end,
+``results.json`` (validation history, test scores with the random, whole-image and
+centre-prior baselines, and provenance). :func:`resume_run` continues an interrupted run.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import os
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch.utils.data import ConcatDataset
+
+from soundloc.config import ConfigMixin, check_choice, check_int
+from soundloc.data import AVDataset, PackedDataset, SyntheticDataset, SyntheticWorld, WorldConfig
+from soundloc.data.layout import read_annotations, read_id_list, split_path
+from soundloc.data.leakage import enforce_no_leakage
+from soundloc.experiments.provenance import provenance
+from soundloc.metrics import evaluate
+from soundloc.models import ModelConfig, SoundLocalizer, build_model, load_model
+from soundloc.train import Trainer, TrainConfig, predict_attention, read_checkpoint, resume_trainer, save_trained
+from soundloc.utils import atomic_open, read_json, seed_everything, write_json
+
+Preset = Literal["paper", "cpu"]
+DataSource = Literal["synthetic", "folder", "packed"]
+Selection = Literal["val_auc", "val_ciou"]
+
+CONFIG_FILE = "config.json"
+LAST_CHECKPOINT = "last.pt"
+BEST_MODEL = "best.pt"
+LOG_FILE = "log.csv"
+RESULTS_FILE = "results.json"
+#: The columns of ``log.csv`` (an epoch's history record, without its per-step curves).
+LOG_COLUMNS = ("epoch", "loss", "l_u", "l_s", "steps", "pairs", "labelled", "lr", "val_ciou", "val_auc", "seconds")
+
+
+def preset_model(preset: Preset, **overrides: Any) -> ModelConfig:
+    """:meth:`ModelConfig.paper` or :meth:`ModelConfig.cpu` with ``overrides``."""
+    if preset not in typing.get_args(Preset):
+        raise ValueError(f"preset must be one of {list(typing.get_args(Preset))}, got {preset!r}")
+    return (ModelConfig.paper if preset == "paper" else ModelConfig.cpu)(**overrides)
+
+
+@dataclass
+class DataConfig(ConfigMixin):
+    """Where the pairs come from and how they are split.
+
+    Attributes:
+        source: ``"synthetic"`` (the built-in world, rendered in memory), ``"folder"`` (a
+            prepared folder, :mod:`soundloc.data.layout`) or ``"packed"`` (the same folder read
+            through its packed cache, :class:`~soundloc.data.PackedDataset`).
+        root: the prepared folder of the unlabelled training pairs (``folder``/``packed``).
+        annotated: the prepared folder of the annotated set (``annotations.json``,
+            ``splits/test.txt``; ``splits/train.txt`` is the supervision pool, else every
+            annotated pair outside the test list); default ``root``.
+        n_unlabelled: use the first this many unlabelled pairs (``None``: all; the paper's 10k
+            and 144k).
+        world, world_seed, n_scenes, n_test: the synthetic world, its seed, how many scenes in
+            all and how many of the last ones are held out for testing (the annotated ones
+            among them are the test set).
+    """
+
+    source: DataSource = "synthetic"
+    root: str | None = None
+    annotated: str | None = None
+    n_unlabelled: int | None = None
+    world: WorldConfig = field(default_factory=WorldConfig)
+    world_seed: int = 0
+    n_scenes: int = 1200
+    n_test: int = 200
+
+    def __post_init__(self) -> None:
+        check_choice(self, "source")
+        check_int(self, "n_unlabelled", optional=True)
+        check_int(self, "world_seed", low=0)
+        check_int(self, "n_scenes", "n_test")
+        if self.source == "synthetic" and (self.root or self.annotated):
+            raise ValueError("DataConfig.root and .annotated are for source 'folder' or 'packed', not 'synthetic'")
+        if self.source != "synthetic" and not self.root:
+            raise ValueError(f"DataConfig.root must name the prepared folder for source {self.source!r}")
+        if self.n_test >= self.n_scenes:
+            raise ValueError(f"DataConfig.n_test must be < n_scenes, got {self.n_test} >= {self.n_scenes}")
+
+
+def _default_train() -> TrainConfig:
+    return TrainConfig(scheme="semi_supervised", epochs=8, batch_size=32, lr=1e-3, checkpoint_every=200)
+
+
+@dataclass
+class TrainRunConfig(ConfigMixin):
+    """Everything one training run depends on (saved as the run's ``config.json``).
+
+    Attributes:
+        preset: the model preset the run started from (``"paper"`` or ``"cpu"``); a checkpoint
+            of another preset is refused on resume.
+        model: the model (:meth:`ModelConfig.paper` / :meth:`ModelConfig.cpu` with changes).
+        train: how to train (scheme, optimizer, epochs, checkpoint interval...).
+        data: where the pairs come from.
+        labelled: labelled pairs drawn from the supervision pool for L_S (the supervised and
+            semi-supervised schemes; the paper's 0.5k-2.5k); 0 for the unsupervised scheme.
+        val_size: validation pairs drawn from the supervision pool (held out of training).
+        select_by: the validation score that picks ``best.pt``.
+        split_seed: seeds the draw of the validation and labelled pairs from the pool (the
+            labelled sets of different sizes are nested: the first N of one order).
+        annotator: how L_S's ground truth is drawn each step (``"random"``: one annotator per
+            pair, as the authors; ``"consensus"``; or an annotator's index).
+    """
+
+    preset: Preset = "cpu"
+    model: ModelConfig = field(default_factory=ModelConfig.cpu)
+    train: TrainConfig = field(default_factory=_default_train)
+    data: DataConfig = field(default_factory=DataConfig)
+    labelled: int = 300
+    val_size: int = 100
+    select_by: Selection = "val_auc"
+    split_seed: int = 0
+    annotator: int | str = "random"
+
+    def __post_init__(self) -> None:
+        check_choice(self, "preset", "select_by")
+        check_int(self, "labelled", "split_seed", low=0)
+        check_int(self, "val_size")
+        if self.train.scheme != "unsupervised" and self.labelled < 1:
+            raise ValueError(f"TrainRunConfig.labelled must be >= 1 for the {self.train.scheme} scheme, got 0")
+        if self.train.scheme == "supervised" and self.labelled < self.train.batch_size:
+            raise ValueError(f"TrainRunConfig.labelled = {self.labelled} is below train.batch_size = "
+                             f"{self.train.batch_size}: the supervised scheme would make no full batch")
+        if not (self.annotator in ("random", "consensus") or (isinstance(self.annotator, int) and self.annotator >= 0)):
+            raise ValueError(f"TrainRunConfig.annotator must be 'random', 'consensus' or an index, got {self.annotator!r}")
+        if self.data.source == "synthetic" and self.model.clip_samples != self.data.world.clip_samples:
+            raise ValueError(f"model.clip_samples = {self.model.clip_samples} differs from the synthetic world's "
+                             f"clips ({self.data.world.clip_samples} samples)")
+
+
+def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A config file's dictionary: JSON, or YAML (``.yaml``/``.yml``) when PyYAML is installed."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"config file not found: {os.fspath(path)!r}")
+    if p.suffix.lower() in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError:
+            raise ValueError(f"{p}: reading YAML needs PyYAML (pip install pyyaml); or give the config as JSON") from None
+        d = yaml.safe_load(p.read_text(encoding="utf-8"))
+    else:
+        d = read_json(p)
+    if not isinstance(d, dict):
+        raise ValueError(f"{p}: a config file holds one mapping of fields, got {type(d).__name__}")
+    return d
+
+
+def build_run_config(d: dict[str, Any]) -> TrainRunConfig:
+    """A :class:`TrainRunConfig` from a (possibly partial) dictionary: the ``model`` fields are
+    changes to the ``preset``'s model (default ``cpu``); on the synthetic world the model's
+    image size and clip length default to the world's. Unknown keys raise ``ValueError``."""
+    d = dict(d)
+    preset = d.get("preset", "cpu")
+    data = DataConfig.from_dict(d.pop("data", {}) or {})
+    model_changes = dict(d.pop("model", {}) or {})
+    if data.source == "synthetic":
+        model_changes.setdefault("image_size", data.world.image_size)
+        model_changes.setdefault("clip_samples", data.world.clip_samples)
+    unknown = sorted(set(model_changes) - {f.name for f in dataclasses.fields(ModelConfig)})
+    if unknown:
+        raise ValueError(f"ModelConfig has no field(s) {unknown} (unknown keys)")
+    model = preset_model(preset, **model_changes)
+    train = TrainConfig.from_dict({**_default_train().to_dict(), **(d.pop("train", {}) or {})})
+    fields = {f.name for f in dataclasses.fields(TrainRunConfig)}
+    unknown = sorted(set(d) - fields)
+    if unknown:
+        raise ValueError(f"TrainRunConfig has no field(s) {unknown} (unknown keys)")
+    return TrainRunConfig(**{**d, "model": model, "train": train, "data": data})
+
+
+# -- data ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunData:
+    """The datasets of a run. ``train`` is what :meth:`Trainer.fit` gets (labelled pairs carry
+    ``gt_attention``); ``val`` and ``test`` carry annotations but no ground-truth grid."""
+
+    train: Any
+    val: Any
+    test: Any
+    grid: tuple[int, int]
+    sizes: dict[str, int]
+
+
+def _pool_draw(pool: list[Any], config: TrainRunConfig) -> tuple[list[Any], list[Any]]:
+    """(validation, labelled) drawn from the supervision pool by ``split_seed``: one shuffled
+    order, validation first, then the labelled pairs (nested across ``labelled`` sizes)."""
+    need = config.val_size + (config.labelled if config.train.scheme != "unsupervised" else 0)
+    if need > len(pool):
+        raise ValueError(f"the supervision pool has {len(pool)} annotated pairs, fewer than --val-size "
+                         f"{config.val_size} + --labelled {config.labelled}")
+    order = np.random.default_rng([config.split_seed, 15]).permutation(len(pool))
+    chosen = [pool[i] for i in order[:need]]
+    return chosen[: config.val_size], chosen[config.val_size:]
+
+
+def annotations_of(dataset: Any) -> list[Any]:
+    """The annotation of every pair of an :class:`AVDataset` or a :class:`SyntheticDataset`."""
+    if isinstance(dataset, SyntheticDataset):
+        return [dataset.scene(k).annotation for k in range(len(dataset))]
+    return [dataset.annotations[i] for i in dataset.ids]
+
+
+def _synthetic_data(config: TrainRunConfig, grid: tuple[int, int]) -> RunData:
+    dc = config.data
+    world = SyntheticWorld(dc.world, seed=dc.world_seed)
+    train_idx = list(range(dc.n_scenes - dc.n_test))
+    annotated = [i for i in range(dc.n_scenes) if world.scene_kind(i) != "offscreen"]
+    test_idx = [i for i in annotated if i >= len(train_idx)]
+    val_idx, lab_idx = _pool_draw([i for i in annotated if i < len(train_idx)], config)
+    held = set(val_idx)
+    fit_idx = [i for i in train_idx if i not in held]
+    if dc.n_unlabelled is not None:
+        fit_idx = sorted(set(fit_idx[: dc.n_unlabelled]) | set(lab_idx))
+    base = SyntheticDataset(world, fit_idx, grid=grid, annotator=config.annotator, labelled=lab_idx,
+                            seed=config.train.seed)
+    if config.train.scheme == "unsupervised":
+        base = base.subset(fit_idx, labelled=False)
+    val = base.subset(val_idx, labelled=False, grid=None)
+    test = base.subset(test_idx, labelled=False, grid=None)
+    return RunData(train=base, val=val, test=test, grid=grid,
+                   sizes={"train": len(fit_idx), "labelled": len(lab_idx), "val": len(val_idx), "test": len(test_idx)})
+
+
+def _folder(path: str, what: str) -> Path:
+    p = Path(path)
+    if not p.is_dir():
+        raise FileNotFoundError(f"{what} {os.fspath(path)!r} is not a folder")
+    if not (p / "index.csv").is_file():
+        raise FileNotFoundError(f"{what} {os.fspath(path)!r} has no index.csv (prepare it with data_scripts/)")
+    return p
+
+
+def _folder_data(config: TrainRunConfig, grid: tuple[int, int]) -> RunData:
+    dc, m = config.data, config.model
+    root = _folder(dc.root or "", "--data")
+    annotated = _folder(dc.annotated, "--annotated") if dc.annotated else root
+    test_list = split_path(annotated, "test")
+    if not test_list.is_file():
+        raise FileNotFoundError(f"{test_list} not found: the annotated set needs its test list "
+                                "(soundloc data annotations --test-list ...)")
+    test_ids = read_id_list(test_list)
+    anns = read_annotations(annotated / "annotations.json") if (annotated / "annotations.json").is_file() else {}
+    pool_list = split_path(annotated, "train")
+    pool = read_id_list(pool_list) if pool_list.is_file() else [i for i in anns if i not in set(test_ids)]
+    pool = [i for i in pool if i in anns]
+    val_ids, lab_ids = _pool_draw(pool, config)
+    make = PackedDataset if dc.source == "packed" else AVDataset
+    common: dict[str, Any] = dict(image_size=m.image_size, clip_seconds=m.clip_samples / m.sample_rate,
+                                  sample_rate=m.sample_rate, seed=config.train.seed)
+    held = set(val_ids) | set(test_ids) | (set(lab_ids) if annotated == root else set())
+    unlabelled_ids = [r for r in AVDataset(root, **common).ids if r not in held]
+    if dc.n_unlabelled is not None:
+        unlabelled_ids = unlabelled_ids[: dc.n_unlabelled]
+    enforce_no_leakage(unlabelled_ids + list(lab_ids), test_ids)
+    parts: list[Any] = []
+    if config.train.scheme != "supervised" and unlabelled_ids:
+        parts.append(make(root, unlabelled_ids, labelled=False, **common))
+    if config.train.scheme != "unsupervised":
+        parts.append(make(annotated, lab_ids, grid=grid, annotator=config.annotator, labelled=set(lab_ids), **common))
+    train = parts[0] if len(parts) == 1 else ConcatDataset(parts)
+    val = make(annotated, val_ids, labelled=False, **common)
+    test = make(annotated, test_ids, labelled=False, **common)
+    return RunData(train=train, val=val, test=test, grid=grid,
+                   sizes={"train": len(train), "labelled": len(lab_ids), "val": len(val_ids), "test": len(test_ids)})
+
+
+def build_data(config: TrainRunConfig) -> RunData:
+    """The run's datasets (:class:`RunData`); a missing folder or too small a pool raises with
+    the path or the option named."""
+    size = config.data.world.image_size if config.data.source == "synthetic" else config.model.image_size
+    grid = (size // config.model.visual_stride,) * 2  # the visual stream's stride (16 for VGG16)
+    if config.data.source == "synthetic":
+        return _synthetic_data(config, grid)  # type: ignore[arg-type]
+    return _folder_data(config, grid)  # type: ignore[arg-type]
+
+
+# -- scoring -------------------------------------------------------------------------------------
+
+
+def score(model: SoundLocalizer, dataset: Any, grid: tuple[int, int], baselines: bool = False,
+          seed: int = 0, batch_size: int = 32) -> Any:
+    """cIoU@0.5 / AUC of ``model`` on an annotated ``dataset`` (:func:`soundloc.metrics.evaluate`,
+    the LVS protocol; random baseline maps on the model's grid)."""
+    ids, maps = predict_attention(model, dataset, batch_size=batch_size)
+    return evaluate(maps, annotations_of(dataset), ids=ids, baselines=baselines, seed=seed,
+                    random_grid=grid, per_annotator=baselines)
+
+
+class RunTrainer(Trainer):
+    """A :class:`Trainer` that keeps a run folder: ``log.csv`` and ``best.pt`` every epoch."""
+
+    def __init__(self, model: SoundLocalizer, config: TrainConfig, run_dir: Path, run_config: TrainRunConfig) -> None:
+        super().__init__(model, config)
+        self.run_dir = run_dir
+        self.run_config = run_config
+        self.checkpoint_extra = {"run_config": run_config.to_dict()}
+
+    def best_so_far(self) -> float | None:
+        """The best validation score of the finished epochs (``None`` before any)."""
+        key = self.run_config.select_by
+        vals = [r[key] for r in self.history if r.get(key) is not None]
+        return max(vals) if vals else None
+
+    def on_epoch_end(self, record: dict[str, Any]) -> None:
+        key = self.run_config.select_by
+        best = self.best_so_far()
+        if record.get(key) is not None and (best is None or record[key] > best):
+            save_trained(self.run_dir / BEST_MODEL, self, extra={"epoch": record["epoch"], key: record[key],
+                                                                  "run_config": self.run_config.to_dict()})
+        write_log(self.run_dir / LOG_FILE, [*self.history, record])
+
+
+def write_log(path: Path, history: list[dict[str, Any]]) -> None:
+    """``log.csv``: one row per epoch (:data:`LOG_COLUMNS`), rewritten whole and atomically."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=LOG_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for r in history:
+        writer.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in LOG_COLUMNS})
+    with atomic_open(path, "w", encoding="utf-8", newline="") as fh:
+        fh.write(buf.getvalue())
+
+
+def _val_fn(grid: tuple[int, int], seed: int) -> Any:
+    def val_fn(model: SoundLocalizer, dataset: Any) -> dict[str, float]:
+        ev = score(model, dataset, grid, seed=seed)
+        return {"ciou": float(ev.success), "auc": float(ev.auc)}
+    return val_fn
+
+
+def _finish(trainer: RunTrainer, data: RunData, command: str | None) -> dict[str, Any]:
+    """Score the best model (else the last) once on the test set and write ``results.json``."""
+    run_dir, config = trainer.run_dir, trainer.run_config
+    best_path = run_dir / BEST_MODEL
+    model = load_model(best_path) if best_path.is_file() else trainer.model
+    ev = score(model, data.test, data.grid, baselines=True, seed=config.train.seed)
+    scored = [r for r in trainer.history if r.get(config.select_by) is not None]
+    best = max(scored, key=lambda r: r[config.select_by]) if scored else None  # the first of equals
+    results = {
+        "config": config.to_dict(),
+        "sizes": data.sizes,
+        "history": [{k: v for k, v in r.items() if k != "step"} for r in trainer.history],
+        "best": {"select_by": config.select_by, "score": best and best[config.select_by],
+                 "epoch": best and best["epoch"], "model": BEST_MODEL if best_path.is_file() else None},
+        "test": {"ciou_at_0.5": float(ev.success), "auc": float(ev.auc),
+                 "baselines": {k: v.to_dict() for k, v in ev.baselines.items()}, "n": ev.n},
+        "provenance": provenance(trainer.device, command or ""),
+    }
+    write_json(run_dir / RESULTS_FILE, results)
+    return results
+
+
+def check_new_run(out: str | os.PathLike[str]) -> None:
+    """``out`` does not hold a run already (resume that one instead)."""
+    if (Path(out) / CONFIG_FILE).exists():
+        raise FileExistsError(f"{out} already holds a run ({CONFIG_FILE}): resume it with --resume {out}")
+
+
+def run_training(config: TrainRunConfig, out: str | os.PathLike[str], command: str | None = None,
+                 progress: bool = True, data: RunData | None = None) -> dict[str, Any]:
+    """Train one run into the folder ``out`` (see the module docstring); returns the results.
+
+    ``out`` must not hold a run already (resume it with :func:`resume_run`); ``data`` is
+    :func:`build_data`'s output when the caller built it already (to check the input first)."""
+    run_dir = Path(out)
+    check_new_run(run_dir)
+    data = build_data(config) if data is None else data
+    write_json(run_dir / CONFIG_FILE, config.to_dict())
+    seed_everything(config.train.seed)
+    model = build_model(config.model)
+    train_config = dataclasses.replace(config.train, progress=progress)
+    trainer = RunTrainer(model, train_config, run_dir, config)
+    trainer.fit(data.train, data.val, _val_fn(data.grid, config.train.seed), checkpoint=run_dir / LAST_CHECKPOINT)
+    return _finish(trainer, data, command)
+
+
+def open_run(out: str | os.PathLike[str], epochs: int | None = None, preset: Preset | None = None) -> TrainRunConfig:
+    """The config of the run in ``out``, checked against its ``last.pt``: a checkpoint whose
+    model is not the config's (another preset, changed fields) or a ``preset`` other than the
+    run's is refused. ``epochs`` extends the run (written back to ``config.json``)."""
+    run_dir = Path(out)
+    if not (run_dir / CONFIG_FILE).is_file():
+        raise FileNotFoundError(f"--resume {out}: no run there (no {CONFIG_FILE})")
+    config = TrainRunConfig.from_dict(read_json(run_dir / CONFIG_FILE))
+    if preset is not None and preset != config.preset:
+        raise ValueError(f"--preset {preset}: the run in {out} was made with the {config.preset} preset")
+    state = read_checkpoint(run_dir / LAST_CHECKPOINT)
+    saved = ModelConfig.from_dict(state["model_config"])
+    if saved != config.model:
+        changed = sorted(f.name for f in dataclasses.fields(ModelConfig) if getattr(saved, f.name) != getattr(config.model, f.name))
+        raise ValueError(f"{run_dir / LAST_CHECKPOINT} holds another model than {run_dir / CONFIG_FILE} "
+                         f"(fields {changed} differ, e.g. another preset): not this run's checkpoint")
+    if epochs is not None:
+        config = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=epochs))
+        write_json(run_dir / CONFIG_FILE, config.to_dict())
+    return config
+
+
+def resume_run(out: str | os.PathLike[str], config: TrainRunConfig | None = None, device: str | None = None,
+               command: str | None = None, progress: bool = True, data: RunData | None = None) -> dict[str, Any]:
+    """Continue the run in ``out`` from its ``last.pt`` with ``config`` (default
+    :func:`open_run`'s); returns the results, as :func:`run_training`."""
+    run_dir = Path(out)
+    config = open_run(out) if config is None else config
+    data = build_data(config) if data is None else data
+    train_config = dataclasses.replace(config.train, progress=progress, device=device or config.train.device)
+    trainer = resume_trainer(run_dir / LAST_CHECKPOINT, config=train_config,
+                             factory=lambda model, c: RunTrainer(model, c, run_dir, config))
+    assert isinstance(trainer, RunTrainer)
+    trainer.fit(data.train, data.val, _val_fn(data.grid, config.train.seed), checkpoint=run_dir / LAST_CHECKPOINT)
+    return _finish(trainer, data, command)
+
+
+__all__ = [
+    "DataConfig",
+    "RunData",
+    "RunTrainer",
+    "TrainRunConfig",
+    "annotations_of",
+    "build_data",
+    "build_run_config",
+    "check_new_run",
+    "load_config_file",
+    "open_run",
+    "preset_model",
+    "resume_run",
+    "run_training",
+    "score",
+    "write_log",
+]

@@ -1,0 +1,169 @@
+"""Tests of soundloc.experiments.engine and ``soundloc train``: the config from a file and
+options, the run folder, splits that keep validation and test out of training, resume, and
+one-line errors. Tiny models on a tiny synthetic world keep each run to seconds."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from soundloc.cli import main
+from soundloc.data import SyntheticWorld, WorldConfig, write_world
+from soundloc.data.layout import read_id_list, split_path
+from soundloc.experiments.engine import (
+    TrainRunConfig,
+    build_data,
+    build_run_config,
+    load_config_file,
+)
+from soundloc.models import ModelConfig, load_model
+
+TINY_MODEL = dict(visual_width=4, visual_dim=8, visual_stride=8, sound_width=0.0625, sound_dim=8,
+                  sound_hidden=8, visual_hidden=8)
+TINY_WORLD = dict(image_size=32, clip_seconds=0.5)
+
+
+def tiny_dict(**train: object) -> dict:
+    return {"model": dict(TINY_MODEL), "data": {"world": dict(TINY_WORLD), "n_scenes": 120, "n_test": 30},
+            "labelled": 12, "val_size": 12,
+            "train": {"epochs": 2, "batch_size": 8, "lr": 3e-3, "checkpoint_every": 1, **train}}
+
+
+def write_config(path: Path, d: dict) -> Path:
+    path.write_text(json.dumps(d))
+    return path
+
+
+def read_log(run: Path) -> list[dict[str, str]]:
+    with open(run / "log.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_config_from_a_partial_dict_round_trips_and_rejects_unknown_keys(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    config = build_run_config(tiny_dict())
+    # the cpu preset, changed only where asked, sized to the world's images and clips
+    assert config.model == ModelConfig.cpu(**TINY_MODEL, image_size=32, clip_samples=11025)
+    assert config.train.scheme == "semi_supervised" and config.train.epochs == 2
+    assert TrainRunConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    paper = build_run_config({"preset": "paper", "data": {"source": "folder", "root": "x"}, "model": {"pretrained": False}})
+    assert paper.model == ModelConfig.paper(pretrained=False)
+    for bad, name in (({"train": {"lrr": 1}}, "lrr"), ({"model": {"colour": 1}}, "colour"), ({"seeds": 3}, "seeds")):
+        with pytest.raises(ValueError, match=name):
+            build_run_config(bad)
+    with pytest.raises(ValueError, match="root"):
+        build_run_config({"data": {"source": "folder"}})
+    assert load_config_file(write_config(tmp_path / "c.json", tiny_dict())) == tiny_dict()
+    yaml = pytest.importorskip("yaml")
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(tiny_dict()))
+    assert load_config_file(tmp_path / "c.yaml") == tiny_dict()
+
+
+def test_synthetic_splits_keep_validation_and_test_out_of_training() -> None:
+    config = build_run_config(tiny_dict())
+    data = build_data(config)
+    world = SyntheticWorld(WorldConfig(**TINY_WORLD), seed=0)
+    annotated = [i for i in range(120) if world.scene_kind(i) != "offscreen"]
+    test = [i for i in annotated if i >= 90]
+    assert data.test.indices == test
+    val, train = set(data.val.indices), set(data.train.indices)
+    assert len(val) == 12 and val <= set(annotated) and not val & train and not val & set(test)
+    assert train == set(range(90)) - val
+    assert len(data.train.labelled_indices()) == 12
+    # nested labelled sets: 12 labelled are the first 12 of the order that gives 20
+    more = build_data(build_run_config({**tiny_dict(), "labelled": 20}))
+    assert set(data.val.indices) == set(more.val.indices)
+    lab = {data.train.indices[k] for k in data.train.labelled_indices()}
+    assert lab <= {more.train.indices[k] for k in more.train.labelled_indices()}
+
+
+def test_train_command_writes_a_run_and_resume_continues_it_exactly(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    cfg = write_config(tmp_path / "tiny.json", tiny_dict())
+    full, part = tmp_path / "full", tmp_path / "part"
+    assert main(["train", "--config", str(cfg), "--out", str(full), "--quiet", "--epochs", "3"]) == 0
+    assert {p.name for p in full.iterdir()} == {"config.json", "last.pt", "best.pt", "log.csv", "results.json"}
+    saved = TrainRunConfig.from_dict(json.loads((full / "config.json").read_text()))
+    assert saved == build_run_config({**tiny_dict(), "train": {**tiny_dict()["train"], "epochs": 3}})
+    log = read_log(full)
+    assert [r["epoch"] for r in log] == ["1", "2", "3"]
+    results = json.loads((full / "results.json").read_text())
+    best = max(log, key=lambda r: float(r["val_auc"]))  # the first epoch of the highest validation AUC
+    assert results["best"]["epoch"] == int(best["epoch"])
+    assert torch.load(full / "best.pt", weights_only=True)["extra"]["epoch"] == int(best["epoch"])
+    assert results["test"]["n"] == results["sizes"]["test"] == 29  # annotated scenes among the last 30
+    assert {"random", "whole image", "centre prior"} <= set(results["test"]["baselines"])
+    assert load_model(full / "best.pt").config == saved.model
+    assert "test: cIoU@0.5" in capsys.readouterr().out
+
+    # two epochs, then resumed to three: the same log (timings aside) and the same weights
+    assert main(["train", "--config", str(cfg), "--out", str(part), "--quiet"]) == 0
+    assert main(["train", "--resume", str(part), "--epochs", "3", "--quiet"]) == 0
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert strip(read_log(part)) == strip(log)
+    a, b = (torch.load(run / "last.pt", weights_only=True)["model"] for run in (full, part))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert json.loads((part / "results.json").read_text())["test"] == results["test"]
+
+
+def test_train_on_a_prepared_folder(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    root = tmp_path / "data"
+    world = SyntheticWorld(WorldConfig(**TINY_WORLD), seed=3)
+    write_world(world, root, n=80, n_test=20, progress=False)
+    d = tiny_dict()
+    d["data"] = {"source": "folder", "root": str(root)}
+    d["model"] = {**TINY_MODEL, "image_size": 32, "clip_samples": 11025}
+    d["train"]["epochs"] = 1
+    config = build_run_config(d)
+    data = build_data(config)
+    test_ids = read_id_list(split_path(root, "test"))
+    assert data.test.ids == test_ids and data.sizes["test"] == len(test_ids)
+    labelled_part, unlabelled_part = data.train.datasets[1], data.train.datasets[0]
+    held = set(data.val.ids) | set(test_ids)
+    assert not held & set(unlabelled_part.ids) and not held & set(labelled_part.ids)
+    assert not set(labelled_part.ids) & set(unlabelled_part.ids) and len(labelled_part.labelled) == 12
+    run = tmp_path / "run"
+    assert main(["train", "--config", str(write_config(tmp_path / "c.json", d)), "--out", str(run), "--quiet"]) == 0
+    log = read_log(run)
+    assert len(log) == 1 and int(log[0]["labelled"]) > 0  # L_S on the labelled pool's pairs
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--lr", "-1"], "TrainConfig.lr must be a number in (0, inf], got -1.0"),
+    (["--data", "{tmp}/missing"], "--data '{tmp}/missing' is not a folder"),
+    (["--config", "{tmp}/bad.json"], "TrainConfig has no field(s) ['lrr']"),
+    (["--labelled", "500"], "fewer than --val-size 12 + --labelled 500"),
+    (["--scheme", "supervised", "--labelled", "4"], "labelled = 4 is below train.batch_size = 8"),
+    (["--packed"], "--packed needs --data DIR"),
+])
+def test_bad_input_fails_at_start_with_one_line(tmp_path, capsys, argv, message) -> None:  # type: ignore[no-untyped-def]
+    write_config(tmp_path / "bad.json", {"train": {"lrr": 1}})
+    cfg = write_config(tmp_path / "tiny.json", tiny_dict())
+    args = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    if "--config" not in args:
+        args = ["--config", str(cfg), *args]
+    assert main(["train", "--out", str(tmp_path / "run"), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("soundloc train: error: ") and "\n" not in err
+    assert message.replace("{tmp}", str(tmp_path)) in err
+    assert not (tmp_path / "run" / "config.json").exists()
+
+
+def test_resume_refuses_another_model_and_another_preset(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    run = tmp_path / "run"
+    d = tiny_dict()
+    d["train"]["epochs"] = 1
+    assert main(["train", "--config", str(write_config(tmp_path / "c.json", d)), "--out", str(run), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--preset", "paper"]) == 2
+    assert "made with the cpu preset" in capsys.readouterr().err
+    assert main(["train", "--out", str(run)]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    # a config.json whose model is not the checkpoint's (as if another preset's run were copied in)
+    saved = json.loads((run / "config.json").read_text())
+    saved["model"]["temperature"] = 0.5
+    (run / "config.json").write_text(json.dumps(saved))
+    assert main(["train", "--resume", str(run), "--epochs", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "['temperature'] differ" in err and err.count("\n") == 1
