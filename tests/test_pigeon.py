@@ -76,7 +76,7 @@ def test_configs_saved_by_earlier_versions_load_as_the_same_experiment() -> None
 
     from soundloc.data.synthetic import WorldConfig
 
-    old = json.loads((Path(__file__).parents[1] / "book/results/pigeon_smoke/seed0/results.json").read_text())
+    old = json.loads((Path(__file__).parents[1] / "benchmarks/pigeon_more_seeds/seed3/results.json").read_text())
     cfg = PigeonConfig.from_dict(old["config"])
     assert cfg.world == WorldConfig.from_dict(old["world_config"]) and cfg.world.bound_fraction == 1.0
     assert cfg.model.to_dict() == old["model_config"]
