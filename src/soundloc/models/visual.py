@@ -66,11 +66,12 @@ def receptive_field(backbone: nn.Module) -> tuple[int, int]:
         raise TypeError(f"backbone must have a .features nn.Sequential (VGG16Features or SmallCNN), got {type(backbone).__name__}")
     size, stride = 1, 1
     for layer in features:
-        if isinstance(layer, (nn.Conv2d, nn.MaxPool2d)):
-            k = layer.kernel_size if isinstance(layer.kernel_size, int) else layer.kernel_size[0]
-            s = layer.stride if isinstance(layer.stride, int) else layer.stride[0]
-            size += (k - 1) * stride
-            stride *= s
+        if not isinstance(layer, (nn.Conv2d, nn.MaxPool2d)):
+            continue  # ReLU, BatchNorm: the same field
+        k, s = layer.kernel_size, layer.stride
+        k, s = (k if isinstance(k, int) else k[0]), (s if isinstance(s, int) else s[0])
+        size += (k - 1) * stride
+        stride *= s
     return size, stride
 
 
