@@ -623,6 +623,16 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     return state
 
 
+def checkpoint_model(state: dict[str, Any]) -> SoundLocalizer:
+    """The model of a :func:`read_checkpoint` dictionary, with its weights (nothing is
+    downloaded: the weights hold any pretrained stream; ``config.pretrained`` keeps its value)."""
+    model_config = ModelConfig.from_dict(state["model_config"])
+    model = build_model(dataclasses.replace(model_config, pretrained=False, sound_weights_path=None))
+    model.config = model_config
+    model.load_state_dict(state["model"])
+    return model
+
+
 def resume_trainer(
     path: str | os.PathLike[str], config: TrainConfig | None = None, device: str | None = None,
     factory: Callable[[SoundLocalizer, TrainConfig], Trainer] = Trainer,
@@ -632,9 +642,7 @@ def resume_trainer(
     saved one; ``factory(model, config)`` builds a subclass). Restores the global random states
     saved with it, and the checkpoint's ``"extra"`` as the trainer's ``checkpoint_extra``."""
     state = read_checkpoint(path)
-    model_config = ModelConfig.from_dict(state["model_config"])
-    model = build_model(dataclasses.replace(model_config, pretrained=False, sound_weights_path=None))
-    model.config = model_config
+    model = checkpoint_model(state)
     if config is None:
         config = TrainConfig.from_dict(state["train_config"])
     if device is not None:
@@ -710,6 +718,7 @@ def predict_attention(
 
 __all__ = [
     "EpochOrder",
+    "checkpoint_model",
     "History",
     "SCHEMES",
     "TrainConfig",

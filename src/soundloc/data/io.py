@@ -15,6 +15,21 @@ from soundloc.data.types import SAMPLE_RATE
 from soundloc.utils import atomic_path
 
 
+def _read_frames(path: Path) -> tuple[np.ndarray, int]:
+    """``(float32 [T, channels], rate)`` of an audio file; errors name the file."""
+    import soundfile as sf
+
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: audio file not found")
+    try:
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as exc:  # soundfile raises LibsndfileError/RuntimeError on corrupt files
+        raise ValueError(f"{path}: cannot read audio ({exc})") from exc
+    if data.shape[0] == 0:
+        raise ValueError(f"{path}: audio has no samples")
+    return data, int(rate)
+
+
 def read_wav(
     path: str | os.PathLike[str],
     sample_rate: int = SAMPLE_RATE,
@@ -24,8 +39,8 @@ def read_wav(
 
     Args:
         path: the file.
-        sample_rate: the rate the file must have (prepared data is 22,050 Hz; resample with
-            :func:`resample` or the preparation scripts, never silently here).
+        sample_rate: the rate the file must have (prepared data is 22,050 Hz; convert with
+            :func:`read_audio` or the preparation scripts, never silently here).
         mono: what to do with several channels: ``"error"`` (default: prepared data is mono),
             or ``"mix"`` (average the channels).
 
@@ -33,19 +48,10 @@ def read_wav(
         FileNotFoundError, ValueError: missing, unreadable, empty, wrong-rate or multi-channel
         files; the message names the file.
     """
-    import soundfile as sf
-
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: audio file not found")
-    try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except Exception as exc:  # soundfile raises LibsndfileError/RuntimeError on corrupt files
-        raise ValueError(f"{path}: cannot read audio ({exc})") from exc
+    data, rate = _read_frames(path)
     if rate != sample_rate:
         raise ValueError(f"{path}: sample rate {rate} Hz, expected {sample_rate} Hz")
-    if data.shape[0] == 0:
-        raise ValueError(f"{path}: audio has no samples")
     if data.shape[1] > 1:
         if mono == "mix":
             data = data.mean(axis=1, keepdims=True)
@@ -54,6 +60,30 @@ def read_wav(
     wav = torch.from_numpy(np.ascontiguousarray(data[:, 0]))
     if not torch.isfinite(wav).all():
         raise ValueError(f"{path}: audio contains NaN or inf")
+    return wav
+
+
+def read_audio(path: str | os.PathLike[str], sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
+    """Read any audio file soundfile opens (WAV, FLAC, OGG...), at any rate and with any number
+    of channels, as a mono float32 ``[T]`` tensor at ``sample_rate``: channels averaged, then
+    resampled with ``torchaudio.functional.resample`` (band-limited sinc interpolation).
+
+    For a user's own recordings (``soundloc localize``); prepared data stays exact with
+    :func:`read_wav`, which refuses another rate instead of converting it.
+
+    Raises:
+        FileNotFoundError, ValueError: missing, unreadable, empty or non-finite audio (the
+        message names the file).
+    """
+    path = Path(path)
+    data, rate = _read_frames(path)
+    wav = torch.from_numpy(np.ascontiguousarray(data.mean(axis=1, dtype=np.float32)))
+    if not torch.isfinite(wav).all():
+        raise ValueError(f"{path}: audio contains NaN or inf")
+    if rate != sample_rate:
+        import torchaudio.functional as taf
+
+        wav = taf.resample(wav, int(rate), int(sample_rate))
     return wav
 
 

@@ -1,0 +1,101 @@
+"""Localize a sound in your own image or video with a trained model (Senocak et al., CVPR 2018).
+
+Give an image and a sound file (any rate and channel count: converted to the model's mono rate),
+or a video (its middle frame and its sound, extracted with ffmpeg as the data scripts do; a
+sound file given after it replaces its sound), or a folder of pairs (images with a sound file of
+the same name, videos, or a prepared folder with index.csv). Writes the overlay (PNG) and the
+raw attention map on the model's grid (.npy, same name); for a folder, one of each per pair in
+the --out folder and maps.npz, which `soundloc evaluate --heatmaps` scores.
+
+Without --checkpoint the bundled model is used: the cpu preset trained semi-supervised on the
+synthetic world (64x64 scenes, 1 s sounds; its command and config are in
+soundloc/assets/README.md). It knows the synthetic world's objects and sounds only: for real
+photos train on real data first (soundloc train) and pass --checkpoint RUN/best.pt.
+
+  soundloc localize scene.png scene.wav --out overlay.png
+  soundloc localize clip.mp4 --checkpoint runs/flickr/best.pt --out overlay.png --format json
+  soundloc localize my_pairs/ --checkpoint runs/flickr/best.pt --out maps/
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from soundloc.commands.common import UsageError, check_output_dir, fail
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", help="an image, a video, or a folder of pairs")
+    parser.add_argument("audio", nargs="?", default=None, help="the sound file (for an image; optional for a video)")
+    parser.add_argument("--checkpoint", default=None,
+                        help="a trained model (a run's best.pt or last.pt); default: the bundled synthetic-world model")
+    parser.add_argument("--out", required=True, help="overlay PNG (one input) or a folder (a folder of pairs)")
+    parser.add_argument("--format", choices=("text", "json"), default="text",
+                        help="what to print: a line per pair (default) or JSON with the peak and the map")
+    parser.add_argument("--pad", action="store_true",
+                        help="loop a clip shorter than the sound network's minimum up to it (default: refuse it)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="sound taken from a video, in seconds (default 20)")
+    parser.add_argument("--ffmpeg", default=None, help="path of ffmpeg for videos (default: found automatically)")
+
+
+def run(args: argparse.Namespace) -> int:
+    src = Path(args.input)
+    try:
+        if not src.exists():
+            raise UsageError(f"{src}: no such file or folder")
+        if src.is_dir() and args.audio is not None:
+            raise UsageError("a folder of pairs takes no audio argument (each image has its own sound file)")
+        if not args.seconds > 0:
+            raise UsageError(f"--seconds must be > 0, got {args.seconds}")
+        if src.is_dir():
+            check_output_dir("--out", args.out)
+        elif Path(args.out).suffix.lower() != ".png":
+            raise UsageError(f"--out {args.out}: the overlay is a .png file")
+    except UsageError as exc:
+        return fail("localize", exc)
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from soundloc.experiments import localize as loc
+
+    checkpoint = args.checkpoint or loc.BUNDLED_CHECKPOINT
+    try:
+        model = loc.load_localizer(checkpoint)
+        pairs = loc.find_pairs(src) if src.is_dir() else [(src.stem, src, Path(args.audio) if args.audio else None)]
+    except (ValueError, FileNotFoundError) as exc:
+        return fail("localize", exc)
+
+    results, maps, skipped = [], {}, 0
+    for name, visual, audio in pairs:
+        try:
+            pair = loc.read_input(visual, audio, model.config, pad=args.pad, seconds=args.seconds, ffmpeg=args.ffmpeg)
+        except (ValueError, FileNotFoundError, RuntimeError) as exc:
+            if not src.is_dir():
+                return fail("localize", exc)
+            print(f"soundloc localize: warning: skipped {name}: {' '.join(str(exc).split())}", file=sys.stderr)
+            skipped += 1
+            continue
+        pair.name = name
+        result = loc.localize(model, pair)
+        out = Path(args.out) / f"{name}.png" if src.is_dir() else Path(args.out)
+        files = loc.write_outputs(result, pair, out)
+        maps[name] = result["attention"]
+        results.append(loc.as_json(result, files))
+    if src.is_dir():
+        if not results:
+            return fail("localize", f"{src}: none of its {len(pairs)} pairs could be read")
+        npz = loc.write_maps(Path(args.out) / "maps.npz", maps)
+    if args.format == "json":
+        print(json.dumps(results if src.is_dir() else results[0], indent=1))
+    else:
+        for r in results:
+            p = r["peak"]
+            print(f"{r['name']}: peak at grid cell (row {p['row']}, col {p['col']}) of {r['grid'][0]}x{r['grid'][1]}, "
+                  f"pixel ({p['x']:.0f}, {p['y']:.0f}), mass {p['mass']:.3f} -> {r['files']['overlay']}")
+    if src.is_dir():
+        print(f"{len(results)} localized, {skipped} skipped; maps in {npz} (soundloc evaluate --heatmaps {npz})",
+              file=sys.stderr)
+    return 0

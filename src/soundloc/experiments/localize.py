@@ -1,0 +1,201 @@
+"""Localize the sound of a user's own clip: an image (or a video's middle frame) and a sound in,
+the attention map out (Senocak et al., CVPR 2018, Fig. 1 and Sec. 3.1).
+
+:func:`load_localizer` reads a trained model (a :func:`soundloc.models.save_model` file such as a
+run's ``best.pt``, or a resumable ``last.pt``); :func:`read_input` turns an image and an audio
+file of any rate and channel count, or a video, into the model's input; :func:`localize` gives
+the attention map α on the model's grid and its peak; :func:`write_outputs` writes the overlay
+PNG and the raw map (``.npy``). A video goes through :func:`soundloc.data.prepare.prepare_one`,
+the path the data scripts prepare Flickr-SoundNet with (middle frame, mono audio at the model's
+rate). :func:`find_pairs` lists the pairs of a folder for batch inference; their maps, saved
+as one ``.npz`` keyed by id, feed ``soundloc evaluate``.
+
+The sound network has a shortest input (SoundNet-8's conv8 has no padding: 209,374 samples, 9.5
+s at 22,050 Hz; the CPU variant's is shorter): a shorter clip is refused, naming the minimum,
+unless ``pad`` loops it up to that length (:func:`soundloc.models.pad_waveform`).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from soundloc import viz
+from soundloc.data import io
+from soundloc.data.ffmpeg import find_ffmpeg
+from soundloc.data.layout import read_index
+from soundloc.data.prepare import PrepareConfig, prepare_one
+from soundloc.models import ModelConfig, SoundLocalizer, load_model, min_samples_for, pad_waveform
+from soundloc.train import checkpoint_model, read_checkpoint
+from soundloc.utils import atomic_path
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
+VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".flv", ".mpg", ".mpeg")
+
+#: The checkpoint shipped with the library (see ``assets/README.md`` for how it was made).
+BUNDLED_CHECKPOINT = Path(__file__).resolve().parent.parent / "assets" / "synthetic_cpu.pt"
+
+
+def load_localizer(path: str | os.PathLike[str]) -> SoundLocalizer:
+    """A trained model from a model file (:func:`soundloc.models.save_model`, e.g. a run's
+    ``best.pt``) or a training checkpoint (:func:`soundloc.train.save_checkpoint`, ``last.pt``),
+    in eval mode; ``ValueError`` naming the file when it is neither."""
+    try:
+        model = load_model(path)
+    except ValueError as model_error:
+        try:
+            state = read_checkpoint(path)
+        except ValueError:
+            raise model_error from None
+        model = checkpoint_model(state)
+    return model.eval()
+
+
+@dataclass
+class Pair:
+    """One input: its name (the output files' stem), the image as read ``[3, H, W]`` (for the
+    overlay), the image at the model's size (resized as the training data is), the mono
+    waveform at the model's rate, and where they came from."""
+
+    name: str
+    image: torch.Tensor
+    model_image: torch.Tensor
+    waveform: torch.Tensor
+    source: str
+
+
+def fit_to_sound_net(waveform: torch.Tensor, config: ModelConfig, pad: bool, where: str) -> torch.Tensor:
+    """``waveform`` unchanged when the sound network takes it, looped to the network's minimum
+    with ``pad``, else ``ValueError`` naming the minimum."""
+    minimum = min_samples_for(config.sound_variant)
+    n, rate = int(waveform.shape[-1]), config.sample_rate
+    if n >= minimum:
+        return waveform
+    if not pad:
+        raise ValueError(f"{where}: the clip has {n} samples ({n / rate:.2f} s at {rate} Hz), shorter than the "
+                         f"sound network's minimum of {minimum} samples ({minimum / rate:.2f} s): "
+                         "give a longer clip or pass --pad to loop it")
+    return pad_waveform(waveform, minimum, mode="repeat")
+
+
+def read_video(video: str | os.PathLike[str], sample_rate: int, seconds: float, size: int,
+               ffmpeg: str | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A video's middle frame ``[3, H, W]``, the same at ``size`` x ``size``, and its first
+    ``seconds`` of sound (mono, at ``sample_rate``), extracted by the data scripts'
+    :func:`~soundloc.data.prepare.prepare_one`."""
+    video = Path(video)
+    if not video.is_file():
+        raise FileNotFoundError(f"{video}: video file not found")
+    cfg = PrepareConfig(seconds=seconds, sample_rate=sample_rate, size=None, frames=1, workers=1,
+                        progress=False, overwrite=True, min_coverage=0.0)
+    with tempfile.TemporaryDirectory(prefix="soundloc-localize-") as tmp:
+        status, reason = prepare_one(video, tmp, cfg, find_ffmpeg(ffmpeg))
+        if status != "prepared":
+            raise ValueError(f"{video}: {reason}")
+        frame = next(Path(tmp).glob("frames/*.jpg"))
+        wav = io.read_wav(next(Path(tmp).glob("audio/*.wav")), sample_rate=sample_rate)
+        return io.read_image(frame), io.read_image(frame, size), wav
+
+
+def read_input(visual: str | os.PathLike[str], audio: str | os.PathLike[str] | None, config: ModelConfig,
+               pad: bool = False, seconds: float = 20.0, ffmpeg: str | None = None) -> Pair:
+    """An image and an audio file, or a video (its own sound unless ``audio`` is given), as a
+    :class:`Pair` for a model of ``config``; errors name the file."""
+    visual = Path(visual)
+    if visual.suffix.lower() in VIDEO_SUFFIXES:
+        image, model_image, waveform = read_video(visual, config.sample_rate, seconds, config.image_size, ffmpeg)
+        if audio is not None:
+            waveform = io.read_audio(audio, config.sample_rate)
+    else:
+        if audio is None:
+            raise ValueError(f"{visual}: an image needs an audio file beside it (or give a video)")
+        image, model_image = io.read_image(visual), io.read_image(visual, config.image_size)
+        waveform = io.read_audio(audio, config.sample_rate)
+    waveform = fit_to_sound_net(waveform, config, pad, os.fspath(audio if audio is not None else visual))
+    return Pair(name=visual.stem, image=image, model_image=model_image, waveform=waveform, source=os.fspath(visual))
+
+
+def find_pairs(folder: str | os.PathLike[str]) -> list[tuple[str, Path, Path | None]]:
+    """The pairs of a folder as ``(id, visual, audio)``: a prepared folder's ``index.csv`` rows
+    (ids as in its annotations), else every image with an audio file of the same stem and every
+    video (its own sound). ``ValueError`` when there is none."""
+    folder = Path(folder)
+    if (folder / "index.csv").is_file():
+        return [(r["id"], folder / r["frame"], folder / r["audio"]) for r in read_index(folder)]
+    files = sorted(p for p in folder.iterdir() if p.is_file())
+    audio = {p.stem: p for p in files if p.suffix.lower() in AUDIO_SUFFIXES}
+    pairs: list[tuple[str, Path, Path | None]] = []
+    for p in files:
+        if p.suffix.lower() in IMAGE_SUFFIXES and p.stem in audio:
+            pairs.append((p.stem, p, audio[p.stem]))
+        elif p.suffix.lower() in VIDEO_SUFFIXES:
+            pairs.append((p.stem, p, None))
+    if not pairs:
+        raise ValueError(f"{folder}: no pairs (an image with an audio file of the same name, or a video)")
+    return pairs
+
+
+@torch.no_grad()
+def localize(model: SoundLocalizer, pair: Pair) -> dict[str, Any]:
+    """The model's attention map α ``[h, w]`` (float32 NumPy, sums to 1) on ``pair`` and its
+    peak: the grid cell ``(row, col)`` and its centre in the input image's pixels ``(x, y)``."""
+    out = model(pair.model_image[None], pair.waveform[None].float())
+    attention = out.attention[0].float().cpu().numpy()
+    h, w = attention.shape
+    row, col = divmod(int(np.argmax(attention)), w)
+    height, width = pair.image.shape[1:]
+    return {"name": pair.name, "source": pair.source, "grid": [h, w], "attention": attention,
+            "peak": {"row": row, "col": col, "x": (col + 0.5) * width / w, "y": (row + 0.5) * height / h,
+                     "mass": float(attention[row, col])}}
+
+
+def write_outputs(result: dict[str, Any], pair: Pair, overlay: str | os.PathLike[str]) -> dict[str, str]:
+    """The overlay PNG at ``overlay`` and the raw map beside it (same stem, ``.npy``), both
+    written atomically; returns their paths."""
+    import matplotlib.pyplot as plt
+
+    overlay = Path(overlay)
+    raw = overlay.with_suffix(".npy")
+    with atomic_path(raw) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, result["attention"])
+    ax = viz.show_attention(pair.image, torch.from_numpy(result["attention"]), title=pair.name)
+    ax.plot([result["peak"]["x"]], [result["peak"]["y"]], marker="+", color="white", markersize=14, mew=2)
+    viz.save_figure(ax.figure, overlay, close=True)
+    plt.close("all")
+    return {"overlay": os.fspath(overlay), "map": os.fspath(raw)}
+
+
+def write_maps(path: str | os.PathLike[str], maps: dict[str, np.ndarray]) -> Path:
+    """Maps keyed by id as one ``.npz`` (what ``soundloc evaluate --heatmaps`` reads), atomically."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **maps)
+    return path
+
+
+def as_json(result: dict[str, Any], files: dict[str, str]) -> dict[str, Any]:
+    """A result as plain JSON: the map as nested lists, the peak, the grid and the files."""
+    return {**{k: v for k, v in result.items() if k != "attention"}, "map": result["attention"].tolist(), "files": files}
+
+
+__all__ = [
+    "BUNDLED_CHECKPOINT",
+    "Pair",
+    "as_json",
+    "find_pairs",
+    "fit_to_sound_net",
+    "load_localizer",
+    "localize",
+    "read_input",
+    "read_video",
+    "write_maps",
+    "write_outputs",
+]

@@ -1,0 +1,184 @@
+"""Tests of ``soundloc localize`` and soundloc.experiments.localize on made images, sounds and
+videos: the map is the model's on the same input, audio of another rate and channel count is
+converted, a short clip is refused (or looped), a folder of pairs feeds ``soundloc evaluate``,
+and the bundled checkpoint works without training."""
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from soundloc.cli import main
+from soundloc.data import SyntheticWorld, WorldConfig, io, write_world
+from soundloc.data.ffmpeg import find_ffmpeg
+from soundloc.data.layout import read_annotations, write_id_list
+from soundloc.experiments.localize import BUNDLED_CHECKPOINT, load_localizer
+from soundloc.models import ModelConfig, build_model, min_samples_for, save_model
+
+RATE = 22050
+MIN = min_samples_for("short")  # 9,326 samples
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    model = build_model(ModelConfig.cpu(visual_width=4, visual_dim=8, visual_stride=8, sound_width=0.0625, sound_dim=8,
+                                        sound_hidden=8, visual_hidden=8, image_size=32, clip_samples=MIN,
+                                        temperature=0.1))
+    path = tmp_path_factory.mktemp("model") / "m.pt"
+    save_model(path, model)
+    return path
+
+
+def made_image(path: Path, height: int = 48, width: int = 80) -> torch.Tensor:
+    """A dark frame with a bright square in its upper left quarter."""
+    img = torch.full((3, height, width), 0.1)
+    img[:, 4:20, 8:30] = torch.tensor([0.9, 0.6, 0.2])[:, None, None]
+    io.write_image(path, img)
+    return io.read_image(path)
+
+
+def tone(n: int, rate: int = RATE, freq: float = 440.0) -> np.ndarray:
+    return (0.5 * np.sin(2 * np.pi * freq * np.arange(n) / rate)).astype(np.float32)
+
+
+def annotated_ids(root: Path) -> Path:
+    """A list of the ids with boxes (scenes whose source is off screen have none)."""
+    return write_id_list(root / "annotated.txt", sorted(read_annotations(root / "annotations.json")))
+
+
+def model_map(checkpoint: Path, image: Path, wave: torch.Tensor) -> np.ndarray:
+    model = load_localizer(checkpoint)
+    with torch.no_grad():
+        return model(io.read_image(image, 32)[None], wave[None]).attention[0].numpy()
+
+
+def test_localize_an_image_and_a_sound(tmp_path, checkpoint, capsys) -> None:  # type: ignore[no-untyped-def]
+    made_image(tmp_path / "scene.png")
+    sf.write(tmp_path / "scene.wav", tone(RATE), RATE)
+    out = tmp_path / "out" / "overlay.png"
+    assert main(["localize", str(tmp_path / "scene.png"), str(tmp_path / "scene.wav"), "--checkpoint",
+                 str(checkpoint), "--out", str(out), "--format", "json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    raw = np.load(out.with_suffix(".npy"))
+    expected = model_map(checkpoint, tmp_path / "scene.png", torch.from_numpy(tone(RATE)))
+    np.testing.assert_allclose(raw, expected, rtol=1e-5, atol=1e-7)
+    assert raw.shape == (4, 4) and result["grid"] == [4, 4] and raw.sum() == pytest.approx(1.0, abs=1e-5)
+    np.testing.assert_allclose(result["map"], raw, rtol=1e-6)
+    row, col = np.unravel_index(np.argmax(expected), expected.shape)
+    # the peak cell's centre in the 80x48 input image's pixels
+    assert (result["peak"]["row"], result["peak"]["col"]) == (row, col)
+    assert result["peak"]["x"] == pytest.approx((col + 0.5) * 80 / 4) and result["peak"]["y"] == pytest.approx((row + 0.5) * 48 / 4)
+    assert out.is_file() and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in out.parent.iterdir()) == ["overlay.npy", "overlay.png"]
+
+
+def test_audio_of_another_rate_and_channels_is_converted(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    n = 2 * 44100
+    left = tone(n, 44100)
+    sf.write(tmp_path / "stereo.wav", np.stack([left, 0.5 * left], axis=1), 44100)  # mono mix: 0.75 x tone
+    wav = io.read_audio(tmp_path / "stereo.wav", RATE)
+    assert wav.shape == (n // 2,) and wav.dtype == torch.float32
+    inner = slice(200, n // 2 - 200)  # away from the resampler's edges
+    np.testing.assert_allclose(wav.numpy()[inner], 0.75 * tone(n // 2)[inner], atol=2e-3)
+
+
+def test_short_clip_refused_with_the_minimum_or_looped(tmp_path, checkpoint, capsys) -> None:  # type: ignore[no-untyped-def]
+    made_image(tmp_path / "a.png")
+    short = tone(MIN - 1000)
+    sf.write(tmp_path / "a.wav", short, RATE)
+    args = ["localize", str(tmp_path / "a.png"), str(tmp_path / "a.wav"), "--checkpoint", str(checkpoint),
+            "--out", str(tmp_path / "o.png")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"minimum of {MIN} samples" in err and "--pad" in err and err.count("\n") == 1
+    assert not (tmp_path / "o.png").exists()
+    assert main([*args, "--pad"]) == 0
+    looped = torch.from_numpy(np.tile(short, 2)[:MIN])
+    np.testing.assert_allclose(np.load(tmp_path / "o.npy"), model_map(checkpoint, tmp_path / "a.png", looped),
+                               rtol=1e-5, atol=1e-7)
+
+
+def test_bad_input_is_one_line(tmp_path, checkpoint, capsys) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    sf.write(tmp_path / "a.wav", tone(RATE), RATE)
+    cases = [
+        (["localize", str(tmp_path / "broken.png"), str(tmp_path / "a.wav"), "--checkpoint", str(checkpoint)], "broken.png: cannot read image"),
+        (["localize", str(tmp_path / "a.wav"), "--checkpoint", str(tmp_path / "none.pt")], "none.pt"),
+        (["localize", str(tmp_path / "nothing.png"), str(tmp_path / "a.wav")], "nothing.png: no such file"),
+    ]
+    for argv, message in cases:
+        assert main([*argv, "--out", str(tmp_path / "o.png")]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+
+
+def test_a_folder_of_pairs_feeds_evaluate(tmp_path, checkpoint, capsys) -> None:  # type: ignore[no-untyped-def]
+    root = tmp_path / "data"
+    write_world(SyntheticWorld(WorldConfig(image_size=32, clip_seconds=0.5), seed=1), root, n=6, progress=False)
+    out = tmp_path / "maps"
+    assert main(["localize", str(root), "--checkpoint", str(checkpoint), "--out", str(out)]) == 0
+    ids = [f"syn{i:06d}" for i in range(6)]
+    with np.load(out / "maps.npz") as z:
+        assert sorted(z.files) == ids
+        np.testing.assert_array_equal(z[ids[2]], np.load(out / f"{ids[2]}.npy"))
+    assert all((out / f"{i}.png").is_file() for i in ids)
+    capsys.readouterr()
+    assert main(["evaluate", "--heatmaps", str(out / "maps.npz"), "--annotations", str(root / "annotations.json"),
+                 "--ids", str(annotated_ids(root))]) == 0
+
+    # a loose folder: image + sound of the same name; an unreadable pair is skipped with a warning
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    made_image(loose / "one.png")
+    sf.write(loose / "one.flac", tone(RATE, 16000), 16000)
+    (loose / "two.jpg").write_bytes(b"garbage")
+    sf.write(loose / "two.wav", tone(RATE), RATE)
+    assert main(["localize", str(loose), "--checkpoint", str(checkpoint), "--out", str(tmp_path / "l")]) == 0
+    err = capsys.readouterr().err
+    assert "skipped two" in err and "1 localized, 1 skipped" in err
+    with np.load(tmp_path / "l" / "maps.npz") as z:
+        assert z.files == ["one"]
+
+
+def test_a_video_gives_its_middle_frame_and_its_sound(tmp_path, checkpoint, capsys) -> None:  # type: ignore[no-untyped-def]
+    try:
+        ffmpeg = find_ffmpeg()
+    except FileNotFoundError:  # pragma: no cover - the venv ships imageio-ffmpeg
+        pytest.skip("no ffmpeg")
+    video = tmp_path / "clip.mp4"
+    subprocess.run([ffmpeg, "-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=10:duration=2",
+                    "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=2", "-ac", "2", "-c:a", "aac",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-y", str(video)], check=True)
+    out = tmp_path / "v.png"
+    assert main(["localize", str(video), "--checkpoint", str(checkpoint), "--out", str(out), "--format", "json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    col, row = result["peak"]["col"], result["peak"]["row"]
+    assert result["peak"]["x"] == pytest.approx((col + 0.5) * 64 / 4) and result["peak"]["y"] == pytest.approx((row + 0.5) * 48 / 4)
+    assert np.load(out.with_suffix(".npy")).shape == (4, 4)
+    # a sound file after the video replaces its sound
+    sf.write(tmp_path / "other.wav", tone(RATE, freq=2000.0), RATE)
+    assert main(["localize", str(video), str(tmp_path / "other.wav"), "--checkpoint", str(checkpoint), "--out", str(out)]) == 0
+
+
+def test_the_bundled_checkpoint_localizes_without_training(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    model = load_localizer(BUNDLED_CHECKPOINT)
+    assert BUNDLED_CHECKPOINT.stat().st_size < 5e6
+    assert model.config.visual_backbone == "small" and model.config.image_size == 64
+    world = SyntheticWorld(WorldConfig(), seed=11)  # a world the bundled model never saw
+    root = tmp_path / "w"
+    write_world(world, root, n=40, progress=False)
+    assert main(["localize", str(root), "--out", str(tmp_path / "m")]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--heatmaps", str(tmp_path / "m" / "maps.npz"), "--annotations",
+                 str(root / "annotations.json"), "--ids", str(annotated_ids(root)), "--random-grid", "8", "--json", str(tmp_path / "e.json")]) == 0
+    report = json.loads((tmp_path / "e.json").read_text())
+    # a trained localizer: above the whole-image prediction and random maps on unseen scenes
+    assert report["success"] > report["baselines"]["whole image"]["success"], report
+    assert report["auc"] > report["baselines"]["random"]["auc"] and math.isfinite(report["auc"])
