@@ -6,6 +6,7 @@
   soundloc data annotations  --dataset SRC --out DIR           the downloaded annotated set -> prepared layout
   soundloc data cache        --root DIR                        packed memory-mapped arrays for training
   soundloc data leakage      --train LIST --test LIST          overlap between training and test ids
+  soundloc data soundnet     --weights FILE --out FILE.pt      the published SoundNet-8 weights as a state dict
 
 The scripts under data_scripts/ are the same commands (they call the functions below).
 """
@@ -163,12 +164,30 @@ def run_leakage(args: argparse.Namespace) -> int:
     return 1 if (report.leaked and args.fail) else 0
 
 
+def configure_soundnet(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--weights", required=True, type=Path,
+                   help="soundnet8_final.t7 (the authors' Torch7 release; needs pip install torchfile) or sound8.npy "
+                        "(the TensorFlow port: a pickle, opened only because you name it: use a file you trust)")
+    p.add_argument("--out", required=True, type=Path, help="the converted state dict (.pt) for ModelConfig.sound_weights_path")
+
+
+def run_soundnet(args: argparse.Namespace) -> int:
+    from soundloc.models.soundnet_weights import SOUNDNET_INPUT_SCALE, convert_soundnet, save_soundnet_weights
+
+    state = convert_soundnet(args.weights)
+    save_soundnet_weights(args.out, state, source=args.weights.name)
+    print(f"wrote {args.out}: {len(state)} tensors; feed it waveforms scaled by {SOUNDNET_INPUT_SCALE:g} "
+          f"(ModelConfig.paper(sound_weights_path={str(args.out)!r}) does)")
+    return 0
+
+
 SUBCOMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int], str]] = {
     "download": (configure_download, run_download, "download Flickr-SoundNet videos (parallel, resumable)"),
     "prepare": (configure_prepare, run_prepare, "videos -> frames/ + audio/ + index.csv with ffmpeg"),
     "annotations": (configure_annotations, run_annotations, "annotation XML -> annotations.json, splits, grid masks"),
     "cache": (configure_cache, run_cache, "build/verify the packed training cache"),
     "leakage": (configure_leakage, run_leakage, "report test ids inside a training list"),
+    "soundnet": (configure_soundnet, run_soundnet, "convert the published SoundNet-8 weights (.t7 or .npy) to a state dict"),
 }
 
 

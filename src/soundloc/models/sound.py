@@ -33,8 +33,8 @@ Two variants (``variant=``):
 for slimmer CPU models; the head sizes are set separately (``objects_dim``, ``scenes_dim``).
 
 Weights: no official PyTorch SoundNet weights exist. ``weights_path`` accepts a state dict saved
-with ``torch.save`` (converted from the original Torch7 model by the user) whose keys follow this
-module's names: ``conv{1..7}.0.weight/bias`` (Conv1d), ``conv{1..7}.1.{weight,bias,
+with ``torch.save`` (``data_scripts/convert_soundnet.py`` converts the Torch7 release or its
+TensorFlow port, :mod:`soundloc.models.soundnet_weights`) whose keys follow this module's names: ``conv{1..7}.0.weight/bias`` (Conv1d), ``conv{1..7}.1.{weight,bias,
 running_mean,running_var}`` (BatchNorm1d), ``conv8_objects.weight/bias``,
 ``conv8_scenes.weight/bias``. The original SoundNet was fed waveforms scaled to about
 [-256, 256]; ``input_scale`` multiplies the input accordingly (1.0 for models trained here).
@@ -251,7 +251,8 @@ class SoundNet8(nn.Module):
         return output_steps_for(num_samples, self.variant)
 
     def load_weights(self, path: str | os.PathLike[str]) -> None:
-        """Load a converted SoundNet state dict (keys as in the module docstring)."""
+        """Load a converted SoundNet state dict (keys as in the module docstring); a file made by
+        :mod:`soundloc.models.soundnet_weights` must match this network's ``input_scale``."""
         if not os.path.isfile(path):
             raise FileNotFoundError(f"SoundNet weights_path does not exist: {os.fspath(path)!r}")
         try:
@@ -259,6 +260,12 @@ class SoundNet8(nn.Module):
         except Exception as exc:  # corrupt or not a torch file
             raise ValueError(f"could not read SoundNet weights from {os.fspath(path)!r}: {exc}") from exc
         if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+            expected = state.get("input_scale")  # recorded by soundloc.models.soundnet_weights
+            if expected is not None and float(expected) != self.input_scale:
+                raise ValueError(
+                    f"SoundNet weights in {os.fspath(path)!r} expect waveforms scaled by {float(expected):g} "
+                    f"(ModelConfig.waveform_scale), this network scales by {self.input_scale:g}"
+                )
             state = state["state_dict"]
         if not isinstance(state, dict):
             raise ValueError(f"SoundNet weights file {os.fspath(path)!r} does not hold a state dict")
