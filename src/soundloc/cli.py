@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("synth", "write the synthetic world to disk in the prepared-data layout"),
     "data": ("data", "get and prepare real data (download, prepare, annotations, cache, leakage)"),
     "train": ("train", "train a model on the synthetic world or prepared data; resume a run"),
+    "experiment": ("experiment", "the paper's Tables 1-3 (synthetic world or real data, at a chosen scale)"),
     "localize": ("localize", "where is the sound? attention map of a trained model on your image/video and sound"),
 }
 

@@ -2,6 +2,7 @@
 values a user types that no config can make (output folders, devices). Torch-free at import."""
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -21,6 +22,20 @@ def check_non_negative(option: str, value: int | None) -> None:
     """``value`` (of ``option``) is ``None`` or an int >= 0."""
     if value is not None and value < 0:
         raise UsageError(f"{option} must be >= 0, got {value}")
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0-4"`` -> [0, 1, 2, 3, 4]; ``"0,2,7"`` -> [0, 2, 7]; ranges and lists combine."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        if not m or (m.group(2) is not None and int(m.group(2)) < int(m.group(1))):
+            raise UsageError(f"--seeds {text!r}: expected non-negative seeds like 0-4 or 0,2,7")
+        lo = int(m.group(1))
+        seeds.extend(range(lo, int(m.group(2) or lo) + 1))
+    if len(set(seeds)) != len(seeds):
+        raise UsageError(f"--seeds {text!r} names a seed twice")
+    return seeds
 
 
 def check_output_dir(option: str, path: str | Path) -> Path:
@@ -51,4 +66,4 @@ def check_device(option: str, device: str | None) -> None:
         raise UsageError(f"{option} {device}: MPS is not available on this machine")
 
 
-__all__ = ["UsageError", "check_device", "check_non_negative", "check_output_dir", "fail"]
+__all__ = ["UsageError", "check_device", "check_non_negative", "check_output_dir", "fail", "parse_seeds"]

@@ -15,7 +15,7 @@ import shlex
 import sys
 from typing import Any
 
-from soundloc.commands.common import UsageError, check_device, check_non_negative, check_output_dir, fail
+from soundloc.commands.common import UsageError, check_device, check_non_negative, check_output_dir, fail, parse_seeds
 from soundloc.constants import SCALES
 
 #: PigeonConfig field -> the option that sets it (for error messages)
@@ -87,20 +87,6 @@ def build_config(args: argparse.Namespace) -> Any:
     elif args.pretrain_context_p is not None:
         kw["pretraining"] = {"world": {"context_p": args.pretrain_context_p}}
     return PigeonConfig.at_scale(args.scale, **kw)
-
-
-def parse_seeds(text: str) -> list[int]:
-    """``"0-4"`` -> [0, 1, 2, 3, 4]; ``"0,2,7"`` -> [0, 2, 7]; ranges and lists combine."""
-    seeds: list[int] = []
-    for part in text.split(","):
-        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
-        if not m or (m.group(2) is not None and int(m.group(2)) < int(m.group(1))):
-            raise UsageError(f"--seeds {text!r}: expected non-negative seeds like 0-4 or 0,2,7")
-        lo = int(m.group(1))
-        seeds.extend(range(lo, int(m.group(2) or lo) + 1))
-    if len(set(seeds)) != len(seeds):
-        raise UsageError(f"--seeds {text!r} names a seed twice")
-    return seeds
 
 
 def _explain(message: str, args: argparse.Namespace) -> str:

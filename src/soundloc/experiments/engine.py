@@ -45,7 +45,7 @@ from soundloc.experiments.provenance import provenance
 from soundloc.metrics import evaluate
 from soundloc.models import ModelConfig, SoundLocalizer, build_model, load_model
 from soundloc.train import Trainer, TrainConfig, predict_attention, read_checkpoint, resume_trainer, save_trained
-from soundloc.utils import atomic_open, read_json, seed_everything, write_json
+from soundloc.utils import atomic_open, json_safe, read_json, seed_everything, write_json
 
 Preset = Literal["paper", "cpu"]
 DataSource = Literal["synthetic", "folder", "packed"]
@@ -376,10 +376,13 @@ def _finish(trainer: RunTrainer, data: RunData, command: str | None) -> dict[str
         "best": {"select_by": config.select_by, "score": best and best[config.select_by],
                  "epoch": best and best["epoch"], "model": BEST_MODEL if best_path.is_file() else None},
         "test": {"ciou_at_0.5": float(ev.success), "auc": float(ev.auc),
-                 "baselines": {k: v.to_dict() for k, v in ev.baselines.items()}, "n": ev.n},
+                 "baselines": {k: v.to_dict() for k, v in ev.baselines.items()}, "n": ev.n,
+                 "per_annotator": None if ev.annotators is None else {
+                     "iou_at_0.5": ev.annotators.success, "auc": ev.annotators.auc, "count": ev.annotators.count,
+                     "mean_iou_at_0.5": ev.annotators.mean_success, "mean_auc": ev.annotators.mean_auc}},
         "provenance": provenance(trainer.device, command or ""),
     }
-    write_json(run_dir / RESULTS_FILE, results)
+    write_json(run_dir / RESULTS_FILE, json_safe(results))
     return results
 
 

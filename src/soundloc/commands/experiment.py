@@ -1,0 +1,69 @@
+"""Reproduce the paper's tables (Senocak et al., CVPR 2018): Table 1 (schemes and mechanisms),
+Table 2 (number of labels), Table 3 (per-annotator IoU).
+
+Every row is a training run (soundloc train) under OUT/runs/, reused when it has finished, so an
+interrupted table continues. Writes OUT/results.json, OUT/table.md and OUT/table.csv: our
+numbers beside the paper's, with the random, whole-image and centre-prior baselines. Sizes
+scale down with --scale (tiny: seconds per row, the test suite; smoke: minutes per row on a CPU;
+full: the paper's counts, for real data on a GPU), and the table states them. On the synthetic
+world (the default data) the numbers are not comparable with the paper's.
+
+  soundloc experiment table1 --scale smoke --out runs/table1
+  soundloc experiment table2 --scale full --data data/flickr --annotated data/ssl --preset paper --out runs/table2
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+from soundloc.commands.common import UsageError, check_device, check_output_dir, fail, parse_seeds
+from soundloc.constants import SCALES
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("table", choices=("table1", "table2", "table3"), help="which of the paper's tables")
+    parser.add_argument("--scale", choices=SCALES, default="tiny", help="sizes and epochs (default tiny)")
+    parser.add_argument("--out", required=True, help="output folder (runs/, results.json, table.md, table.csv)")
+    parser.add_argument("--data", default=None, help="'synthetic' (default) or a prepared folder of training pairs")
+    parser.add_argument("--packed", action="store_true", help="read --data through its packed cache")
+    parser.add_argument("--annotated", default=None, help="the prepared annotated set (default: the --data folder)")
+    parser.add_argument("--preset", choices=("paper", "cpu"), default=None,
+                        help="model preset (default: cpu on the synthetic world, paper on real data)")
+    parser.add_argument("--seeds", default="0", metavar="LIST", help="seeds, e.g. 0-2 or 0,3 (mean ± std; default 0)")
+    parser.add_argument("--device", default=None, help="torch device (default: cuda when visible, else cpu)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        seeds = parse_seeds(args.seeds)
+        check_output_dir("--out", args.out)
+        check_device("--device", args.device)
+        if args.packed and args.data in (None, "synthetic"):
+            raise UsageError("--packed needs --data DIR")
+        if args.threads is not None and args.threads < 1:
+            raise UsageError(f"--threads must be >= 1, got {args.threads}")
+        import torch
+
+        from soundloc.experiments.engine import DataConfig
+        from soundloc.experiments.tables import TableConfig, TableScale, check_table, markdown_table, run_table
+
+        synthetic = args.data in (None, "synthetic")
+        data = DataConfig() if synthetic else DataConfig(source="packed" if args.packed else "folder", root=args.data,
+                                                         annotated=args.annotated)
+        config = TableConfig(table=args.table, scale=TableScale.named(args.scale), data=data, seeds=tuple(seeds),
+                             preset=args.preset or ("cpu" if synthetic else "paper"), device=args.device)
+        check_table(config)
+    except (UsageError, ValueError, TypeError, FileNotFoundError, KeyError) as exc:
+        return fail("experiment", exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)
+
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    command = "soundloc " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["experiment"] else None
+    results = run_table(config, args.out, progress=not args.quiet, command=command)
+
+    print(markdown_table(results))
+    print(f"wrote {args.out}/results.json, {args.out}/table.md, {args.out}/table.csv")
+    return 0
