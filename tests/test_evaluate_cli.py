@@ -98,3 +98,22 @@ def test_cli_errors_name_the_problem(files: dict[str, Path], capsys: pytest.Capt
     np.savez(files["dir"] / "three_d.npz", left=np.zeros((1, 20, 20)))
     rc = main(["evaluate", "--heatmaps", str(files["dir"] / "three_d.npz"), "--annotations", str(files["ann"])])
     assert rc == 2 and "[H, W]" in capsys.readouterr().err
+
+
+def test_random_baseline_draws_on_the_heatmaps_grid(files: dict[str, Path]) -> None:
+    # maps on the cpu preset's 8x8 grid: the random baseline draws 8x8 maps unless told otherwise
+    gen = np.random.default_rng(1)
+    np.savez(files["dir"] / "small.npz", left=gen.random((8, 8)), centre=gen.random((8, 8)))
+    out = files["dir"] / "small.json"
+    args = ["evaluate", "--heatmaps", str(files["dir"] / "small.npz"), "--annotations", str(files["ann"]),
+            "--random-repeats", "3", "--json", str(out)]
+    assert main(args) == 0
+    doc = json.loads(out.read_text())
+    assert doc["inputs"]["random_grid"] == [8, 8]
+    with np.load(files["dir"] / "small.npz") as d:
+        maps = {k: d[k] for k in d.files}
+    assert doc["baselines"]["random"]["auc"] == evaluate(maps, ANNS, random_repeats=3, random_grid=(8, 8)).baselines["random"].auc
+    assert main([*args, "--random-grid", "20"]) == 0
+    assert json.loads(out.read_text())["inputs"]["random_grid"] == [20, 20]
+    np.savez(files["dir"] / "mixed.npz", left=gen.random((8, 8)), centre=gen.random((20, 20)))
+    assert main(["evaluate", "--heatmaps", str(files["dir"] / "mixed.npz"), "--annotations", str(files["ann"])]) == 2

@@ -53,7 +53,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ids", type=Path, default=None, help="file with the ids to score, one per line (default: every heatmap)")
     parser.add_argument("--protocol", choices=list(PRESETS), default="lvs", help="evaluation protocol (default: lvs)")
     parser.add_argument("--threshold", type=_threshold, default=None, help="override the protocol's threshold: 'median' or a fixed tau in [0, 1]")
-    parser.add_argument("--random-grid", type=_grid, default=(20, 20), help="grid of the random baseline's maps, N or HxW (default: 20, the model's 20x20 grid)")
+    parser.add_argument("--random-grid", type=_grid, default=None,
+                        help="grid of the random baseline's maps, N or HxW (default: the heatmaps' own grid, "
+                             "e.g. 20x20 for the paper's model, 8x8 for the cpu preset's)")
     parser.add_argument("--random-repeats", type=int, default=10, help="draws of the random baseline (default: 10)")
     parser.add_argument("--centre-sigma", type=float, default=None, help="sigma of the centre prior in pixels (default: size/4)")
     parser.add_argument("--no-baselines", action="store_true", help="skip the baselines")
@@ -61,6 +63,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="torch device (default: cpu)")
     parser.add_argument("--name", default="model", help="label of the model's row")
     parser.add_argument("--json", type=Path, default=None, help="write the results here (atomically)")
+
+
+def maps_grid(heatmaps: dict[str, Any], ids: list[str], path: Path) -> tuple[int, int]:
+    """The grid the heatmaps were made on (the random baseline draws on the same grid): the
+    shape shared by the scored maps; ``ValueError`` when they differ (give --random-grid)."""
+    shapes = sorted({tuple(int(n) for n in heatmaps[i].shape) for i in ids if i in heatmaps})
+    if len(shapes) > 1:
+        raise ValueError(f"{path}: heatmaps of several shapes {shapes[:3]}: give the model's grid with --random-grid")
+    return shapes[0] if shapes else (20, 20)  # type: ignore[return-value]
 
 
 def load_heatmaps(path: Path) -> dict[str, Any]:
@@ -117,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
         ids = read_id_list(args.ids) if args.ids is not None else list(heatmaps)
         if not ids:
             raise ValueError(f"{args.ids}: no ids in the list")
+        random_grid = args.random_grid or maps_grid(heatmaps, ids, args.heatmaps)
         try:
             result = evaluate(
                 heatmaps,
@@ -126,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
                 baselines=not args.no_baselines,
                 seed=args.seed,
                 random_repeats=args.random_repeats,
-                random_grid=args.random_grid,
+                random_grid=random_grid,
                 centre_sigma=args.centre_sigma,
                 device=args.device,
                 name=args.name,
@@ -144,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
             "annotations": str(args.annotations),
             "ids": None if args.ids is None else str(args.ids),
             "seed": args.seed,
-            "random_grid": list(args.random_grid),
+            "random_grid": list(random_grid),
             "random_repeats": args.random_repeats,
         }
         write_json(args.json, doc)
