@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from soundloc.cli import main
-from soundloc.data import SyntheticWorld, WorldConfig, write_world
+from soundloc.data import SyntheticWorld, WorldConfig, io, write_world
 from soundloc.data.layout import read_id_list, split_path
 from soundloc.experiments.engine import (
     TrainRunConfig,
@@ -167,3 +167,39 @@ def test_resume_refuses_another_model_and_another_preset(tmp_path, capsys) -> No
     assert main(["train", "--resume", str(run), "--epochs", "2"]) == 2
     err = capsys.readouterr().err
     assert "['temperature'] differ" in err and err.count("\n") == 1
+
+
+def test_unreadable_training_pairs_are_skipped_and_counted_bad_test_pairs_stop_the_start(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    root = tmp_path / "data"
+    write_world(SyntheticWorld(WorldConfig(**TINY_WORLD), seed=3), root, n=80, n_test=20, progress=False)
+    d = tiny_dict()
+    d["data"] = {"source": "folder", "root": str(root)}
+    d["model"] = {**TINY_MODEL, "image_size": 32, "clip_samples": 11025}
+    d["train"].update(epochs=1, scheme="unsupervised")
+    d["labelled"] = 0
+    data = build_data(build_run_config(d))
+    bad_frame, silent = data.train.ids[3], data.train.ids[10]
+    (root / "frames" / f"{bad_frame}.png").write_bytes(b"not an image")
+    io.write_wav(root / "audio" / f"{silent}.wav", torch.zeros(11025))
+    run = tmp_path / "run"
+    cfg = write_config(tmp_path / "c.json", d)
+    with pytest.warns(UserWarning) as caught:
+        assert main(["train", "--config", str(cfg), "--out", str(run), "--quiet"]) == 0
+    messages = " ".join(str(w.message) for w in caught)
+    assert f"skipped pair {bad_frame}: " in messages and f"{bad_frame}.png: cannot read image" in messages
+    assert f"skipped pair {silent}: silent audio" in messages
+    log = read_log(run)
+    # 8-pair batches over the unlabelled pairs: the two bad ones are counted, not trained on
+    n = len(data.train)
+    assert log[0]["unreadable"] == "2" and int(log[0]["pairs"]) == (n // 8) * 8 - 2
+    history = json.loads((run / "results.json").read_text())["history"]
+    assert sorted(history[0]["unreadable_ids"]) == sorted([bad_frame, silent])
+
+    # a test pair that cannot be read stops the run before it trains, naming the file
+    test_id = read_id_list(split_path(root, "test"))[0]
+    (root / "audio" / f"{test_id}.wav").write_bytes(b"RIFF")
+    capsys.readouterr()
+    assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "run2"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"test pair {test_id}: " in err and f"{test_id}.wav: cannot read audio" in err and err.count("\n") == 1
+    assert not (tmp_path / "run2").exists()

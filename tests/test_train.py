@@ -385,3 +385,41 @@ def test_sgd_and_grad_clip() -> None:
     assert tr.optimizer.param_groups[0]["momentum"] == 0.9
     tr.fit(world(4))
     assert all("grad_norm" in p for p in tr.parts)
+
+
+class Flaky(torch.utils.data.Dataset):
+    """``samples`` where the listed positions raise as a corrupt file would, or are silent."""
+
+    def __init__(self, samples: list[Sample], corrupt: set[int], silent: set[int]) -> None:
+        self.samples, self.corrupt, self.silent = samples, corrupt, silent
+        self.ids = [s.id for s in samples]
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int) -> Sample:
+        if i in self.corrupt:
+            raise ValueError(f"audio/{self.ids[i]}.wav: cannot read audio (truncated)")
+        s = self.samples[i]
+        return dataclasses.replace(s, waveform=torch.zeros_like(s.waveform)) if i in self.silent else s
+
+
+def test_unreadable_pairs_are_skipped_and_counted() -> None:
+    data = Flaky(world(8), corrupt={1, 6}, silent={4})
+    with pytest.warns(UserWarning, match=r"skipped pair s1: audio/s1.wav: cannot read audio"):
+        tr = RecordingTrainer(tiny_model(), cfg(epochs=2, skip_unreadable=True))
+        hist = tr.fit(data)
+    assert [r["unreadable"] for r in hist] == [3, 3]
+    for e, r in enumerate(hist):  # two batches of 4 per epoch; a batch left with one pair is skipped
+        steps = tr.parts[2 * e: 2 * e + 2]
+        assert sum(p["pairs"] for p in steps) == 5
+        assert r["pairs"] == sum(p["pairs"] for p in steps if not p["skipped"])
+    assert sorted(hist[0]["unreadable_ids"]) == ["s1", "s4", "s6"]
+    assert sorted(set(tr.seen)) == ["s0", "s2", "s3", "s5", "s7"]
+    # a batch left with one readable pair has no negative: the step is skipped, not failed
+    lonely = Flaky(world(4), corrupt={0, 1, 2}, silent=set())
+    with pytest.warns(UserWarning):
+        rec = Trainer(tiny_model(), cfg(skip_unreadable=True)).fit(lonely)[0]
+    assert rec["steps"] == 0 and rec["unreadable"] == 3 and rec["loss"] is None
+    with pytest.raises(ValueError, match="cannot read audio"):  # without skip_unreadable the error stops the run
+        Trainer(tiny_model(), cfg()).fit(Flaky(world(8), corrupt={1}, silent=set()))

@@ -55,7 +55,8 @@ from torch.utils.data import ConcatDataset, DataLoader, Sampler, Subset
 
 from soundloc.config import ConfigMixin, check_choice, check_int, check_number
 from soundloc.constants import SCHEMES, Scheme
-from soundloc.data.types import Batch, collate
+from soundloc.data.dataset import SkipUnreadable
+from soundloc.data.types import Batch, collate, collate_readable
 from soundloc.losses import AttentionReduction, sample_negatives, scheme_loss
 from soundloc.models import LocalizerOutput, ModelConfig, SoundLocalizer, build_model, save_model
 from soundloc.utils import atomic_path, default_device, get_rng_state, progress_bar, seed_everything, set_rng_state
@@ -96,6 +97,10 @@ class TrainConfig(ConfigMixin):
         amp: mixed precision on a CUDA device (float16 autocast and a gradient scaler).
         checkpoint_every: with a checkpoint path given to :meth:`Trainer.fit`, also write the
             checkpoint after every this many optimizer steps (``None``: at epoch ends only).
+        skip_unreadable: leave out of training the pairs that cannot be read (a missing or
+            corrupt file, silent audio), each reported by a warning naming it and counted in the
+            epoch's record (``unreadable``), instead of stopping the run
+            (:class:`~soundloc.data.SkipUnreadable`).
     """
 
     scheme: Scheme = "unsupervised"
@@ -118,6 +123,7 @@ class TrainConfig(ConfigMixin):
     scheduler_gamma: float = 0.1
     amp: bool = False
     checkpoint_every: int | None = None
+    skip_unreadable: bool = False
 
     def __post_init__(self) -> None:
         check_choice(self, "scheme", "optimizer", "attention_reduction", "scheduler")
@@ -125,8 +131,9 @@ class TrainConfig(ConfigMixin):
         check_int(self, "batch_size", "log_every", "scheduler_step")
         check_int(self, "checkpoint_every", optional=True)
         check_number(self, "scheduler_gamma", low_open=True, high=1.0)
-        if not isinstance(self.amp, bool):
-            raise ValueError(f"TrainConfig.amp must be a bool, got {self.amp!r}")
+        for name in ("amp", "skip_unreadable"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"TrainConfig.{name} must be a bool, got {getattr(self, name)!r}")
         if self.scheme != "supervised" and self.batch_size < 2:
             raise ValueError(
                 f"batch_size must be >= 2 for the {self.scheme} scheme (a pair's negative is another "
@@ -296,7 +303,7 @@ class Trainer:
             batch_size=self.config.batch_size,
             sampler=EpochOrder(len(dataset), self.shuffle_generator) if shuffle else None,
             drop_last=drop_last,
-            collate_fn=collate,
+            collate_fn=collate_readable if self.config.skip_unreadable else collate,
             num_workers=self.config.num_workers,
             generator=self.shuffle_generator if shuffle else None,
             pin_memory=self.device.type == "cuda",
@@ -351,12 +358,17 @@ class Trainer:
         A supervised batch without any annotated pair (possible only when a labelled pair's mask
         turned out empty) is skipped: nothing is updated and ``parts["skipped"]`` is True.
         """
+        if len(batch) < (1 if self.config.scheme == "supervised" else 2):  # unreadable pairs left too few
+            return {"pairs": len(batch), "labelled": 0, "l_u": None, "l_s": None, "loss": 0.0, "skipped": True,
+                    "unreadable": [i for i, _ in batch.skipped]}
         batch = batch.to(self.device, non_blocking=True)
         autocast = torch.autocast("cuda", dtype=torch.float16) if self.scaler else contextlib.nullcontext()
         with autocast:
             out = self.forward(batch)
             loss, parts = self.compute_loss(batch, out)
         parts["skipped"] = not loss.requires_grad
+        if self.config.skip_unreadable:
+            parts["unreadable"] = [i for i, _ in batch.skipped]
         if parts["skipped"]:
             return parts
         self.optimizer.zero_grad(set_to_none=True)
@@ -455,8 +467,9 @@ class Trainer:
         (1-based), ``loss``, ``l_u``, ``l_s`` (means over the epoch's steps; ``l_s`` over the
         steps that had an annotated pair; ``None`` for unused terms), ``steps``, ``pairs``,
         ``labelled`` (annotated pairs seen), ``seconds``, ``step`` (each step's ``loss``,
-        ``l_u`` and ``l_s``), the ``val_*`` metrics, and ``lr`` (the rate the epoch trained
-        with) when a scheduler is set.
+        ``l_u`` and ``l_s``), the ``val_*`` metrics, ``lr`` (the rate the epoch trained
+        with) when a scheduler is set, and ``unreadable`` / ``unreadable_ids`` (the pairs left
+        out) with ``skip_unreadable``.
         """
         c = self.config
         if train_set is None or len(train_set) == 0:
@@ -464,6 +477,8 @@ class Trainer:
         if self.epoch == 0 and not self.epoch_steps:  # a resumed trainer restored the global RNG
             seed_everything(c.seed)
         data = self.training_subset(train_set)
+        if c.skip_unreadable:
+            data = SkipUnreadable(data)
         if len(data) < c.batch_size:
             what = "labelled pairs" if c.scheme == "supervised" else "pairs"
             raise ValueError(
@@ -505,6 +520,9 @@ class Trainer:
                     if recent:
                         bar.set_postfix(loss=f"{np.mean(recent):.4f}")
             record = self._epoch_record(epoch, steps, time.perf_counter() - t0)
+            if c.skip_unreadable:
+                record["unreadable_ids"] = [i for p in steps for i in p.get("unreadable", [])]
+                record["unreadable"] = len(record["unreadable_ids"])
             if self.scheduler is not None:
                 record["lr"] = float(lr)
             if val_set is not None:

@@ -9,11 +9,11 @@
   :mod:`~soundloc.data.leakage`, :mod:`~soundloc.data.cache` - getting and preparing real data
 """
 from soundloc.data.cache import PackedDataset
-from soundloc.data.dataset import AVDataset, annotation_attention, grid_attention
+from soundloc.data.dataset import AVDataset, SkipUnreadable, annotation_attention, grid_attention
 from soundloc.metrics.groundtruth import box_map as box_mask  # its one home is the metrics
 from soundloc.data.leakage import check_leakage, enforce_no_leakage
 from soundloc.data.synthetic import SyntheticDataset, SyntheticWorld, WorldConfig, write_world
-from soundloc.data.types import ANNOTATION_FRAME, SAMPLE_RATE, Annotation, Batch, Sample, collate
+from soundloc.data.types import ANNOTATION_FRAME, SAMPLE_RATE, Annotation, Batch, Sample, Unreadable, collate, collate_readable
 
 __all__ = [
     "ANNOTATION_FRAME",
@@ -23,13 +23,16 @@ __all__ = [
     "Batch",
     "PackedDataset",
     "Sample",
+    "SkipUnreadable",
     "SyntheticDataset",
     "SyntheticWorld",
+    "Unreadable",
     "WorldConfig",
     "annotation_attention",
     "box_mask",
     "check_leakage",
     "collate",
+    "collate_readable",
     "enforce_no_leakage",
     "grid_attention",
     "write_world",

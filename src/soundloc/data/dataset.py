@@ -8,6 +8,7 @@ the supervised loss L_S (paper Sec. 3.3) is made here, at load time, for the mod
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from torch.utils.data import Dataset
 
 from soundloc.data import io
 from soundloc.data.layout import ANNOTATIONS_FILE, read_annotations, read_id_list, read_index, split_path
-from soundloc.data.types import SAMPLE_RATE, Annotation, Sample
+from soundloc.data.types import SAMPLE_RATE, Annotation, Sample, Unreadable
 from soundloc.metrics.groundtruth import box_map, consensus_map
 from soundloc.metrics.regions import grid_coverage
 
@@ -200,3 +201,39 @@ class AVDataset(Dataset[Sample]):
             gt_attention=gt,
             extras=extras,
         )
+
+
+class SkipUnreadable(Dataset[Sample | Unreadable]):
+    """``dataset`` with each pair that cannot be read given as :class:`Unreadable` instead of
+    raising: a missing or corrupt file (the error names it), or silent audio (all samples zero:
+    SoundNet's features of silence say nothing about the frame). Each one is reported once by a
+    warning naming it. A training run over 144k downloaded videos should lose the pair, not the
+    run; :func:`~soundloc.data.types.collate_readable` leaves them out of the batch and
+    :class:`~soundloc.train.Trainer` counts them in the epoch's record.
+    """
+
+    def __init__(self, dataset: Dataset[Sample]) -> None:
+        self.dataset = dataset
+        self.reported: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def _id(self, index: int) -> str:
+        ids = getattr(self.dataset, "ids", None)
+        return str(ids[index]) if ids is not None else f"#{index}"
+
+    def __getitem__(self, index: int) -> Sample | Unreadable:
+        try:
+            sample = self.dataset[index]
+        except (FileNotFoundError, ValueError, OSError) as exc:
+            return self._skip(self._id(index), " ".join(str(exc).split()))
+        if not bool(sample.waveform.abs().max() > 0):
+            return self._skip(sample.id, "silent audio (all samples zero)")
+        return sample
+
+    def _skip(self, item_id: str, reason: str) -> Unreadable:
+        if item_id not in self.reported:
+            self.reported.add(item_id)
+            warnings.warn(f"skipped pair {item_id}: {reason}", stacklevel=2)
+        return Unreadable(item_id, reason)

@@ -112,6 +112,8 @@ class Batch:
 
     ``gt_attention`` is zero on rows whose ``has_gt`` is False (and everywhere when the
     dataset has no grid). ``extras`` holds the fields present in every sample of the batch.
+    ``skipped`` lists ``(id, reason)`` of the pairs that could not be read and were left out
+    (:func:`collate_readable`); the batch may then hold fewer rows, or none.
     """
 
     ids: list[str]
@@ -121,6 +123,7 @@ class Batch:
     has_gt: torch.Tensor  # [B] bool
     annotations: list[Annotation | None]
     extras: dict[str, torch.Tensor] = field(default_factory=dict)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -137,6 +140,7 @@ class Batch:
             has_gt=mv(self.has_gt),
             annotations=self.annotations,
             extras={k: mv(v) for k, v in self.extras.items()},
+            skipped=self.skipped,
         )
 
     def pin_memory(self) -> "Batch":
@@ -148,6 +152,7 @@ class Batch:
             has_gt=self.has_gt.pin_memory(),
             annotations=self.annotations,
             extras={k: v.pin_memory() for k, v in self.extras.items()},
+            skipped=self.skipped,
         )
 
 
@@ -188,3 +193,27 @@ def collate(samples: Sequence[Sample]) -> Batch:
         annotations=[s.annotation for s in samples],
         extras=extras,
     )
+
+
+@dataclass
+class Unreadable:
+    """What a dataset wrapped by :class:`~soundloc.data.dataset.SkipUnreadable` gives for a
+    pair it could not read: its id and why (the message names the file)."""
+
+    id: str
+    reason: str
+
+
+def collate_readable(items: Sequence[Sample | Unreadable]) -> Batch:
+    """:func:`collate` of the readable samples; the others go to ``Batch.skipped``. A batch
+    of unreadable pairs only has no rows (empty tensors)."""
+    samples = [s for s in items if isinstance(s, Sample)]
+    skipped = [(s.id, s.reason) for s in items if isinstance(s, Unreadable)]
+    if samples:
+        batch = collate(samples)
+        batch.skipped = skipped
+        return batch
+    empty = torch.zeros(0)
+    return Batch(ids=[], image=empty.reshape(0, 3, 0, 0), waveform=empty.reshape(0, 0),
+                 gt_attention=empty.reshape(0, 0, 0), has_gt=torch.zeros(0, dtype=torch.bool), annotations=[],
+                 skipped=skipped)

@@ -38,7 +38,7 @@ import torch
 from torch.utils.data import ConcatDataset
 
 from soundloc.config import ConfigMixin, check_choice, check_int
-from soundloc.data import AVDataset, PackedDataset, SyntheticDataset, SyntheticWorld, WorldConfig
+from soundloc.data import AVDataset, PackedDataset, SkipUnreadable, SyntheticDataset, SyntheticWorld, Unreadable, WorldConfig
 from soundloc.data.layout import read_annotations, read_id_list, split_path
 from soundloc.data.leakage import enforce_no_leakage
 from soundloc.experiments.provenance import provenance
@@ -57,7 +57,8 @@ BEST_MODEL = "best.pt"
 LOG_FILE = "log.csv"
 RESULTS_FILE = "results.json"
 #: The columns of ``log.csv`` (an epoch's history record, without its per-step curves).
-LOG_COLUMNS = ("epoch", "loss", "l_u", "l_s", "steps", "pairs", "labelled", "lr", "val_ciou", "val_auc", "seconds")
+LOG_COLUMNS = ("epoch", "loss", "l_u", "l_s", "steps", "pairs", "labelled", "unreadable", "lr", "val_ciou", "val_auc",
+               "seconds")
 
 
 def preset_model(preset: Preset, **overrides: Any) -> ModelConfig:
@@ -109,7 +110,8 @@ class DataConfig(ConfigMixin):
 
 
 def _default_train() -> TrainConfig:
-    return TrainConfig(scheme="semi_supervised", epochs=8, batch_size=32, lr=1e-3, checkpoint_every=200)
+    return TrainConfig(scheme="semi_supervised", epochs=8, batch_size=32, lr=1e-3, checkpoint_every=200,
+                       skip_unreadable=True)
 
 
 @dataclass
@@ -291,10 +293,23 @@ def _folder_data(config: TrainRunConfig, grid: tuple[int, int]) -> RunData:
     if config.train.scheme != "unsupervised":
         parts.append(make(annotated, lab_ids, grid=grid, annotator=config.annotator, labelled=set(lab_ids), **common))
     train = parts[0] if len(parts) == 1 else ConcatDataset(parts)
-    val = make(annotated, val_ids, labelled=False, **common)
-    test = make(annotated, test_ids, labelled=False, **common)
+    val = _all_readable(make(annotated, val_ids, labelled=False, **common), "validation")
+    test = _all_readable(make(annotated, test_ids, labelled=False, **common), "test")
     return RunData(train=train, val=val, test=test, grid=grid,
                    sizes={"train": len(train), "labelled": len(lab_ids), "val": len(val_ids), "test": len(test_ids)})
+
+
+def _all_readable(dataset: AVDataset, what: str) -> AVDataset:
+    """``dataset`` after reading every pair once: the pairs a run is measured on must all be
+    there (training pairs that cannot be read are skipped instead), and a bad one should stop
+    the run before it trains, not at its end."""
+    reader = SkipUnreadable(dataset)
+    reader.reported.update(dataset.ids)  # no warning: the error below says it
+    for k in range(len(dataset)):
+        item = reader[k]
+        if isinstance(item, Unreadable):
+            raise ValueError(f"{what} pair {item.id}: {item.reason}")
+    return dataset
 
 
 def build_data(config: TrainRunConfig) -> RunData:
