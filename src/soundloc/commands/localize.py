@@ -96,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{r['name']}: peak at grid cell (row {p['row']}, col {p['col']}) of {r['grid'][0]}x{r['grid'][1]}, "
                   f"pixel ({p['x']:.0f}, {p['y']:.0f}), mass {p['mass']:.3f} -> {r['files']['overlay']}")
     if src.is_dir():
-        print(f"{len(results)} localized, {skipped} skipped; maps in {npz} (soundloc evaluate --heatmaps {npz})",
-              file=sys.stderr)
+        annotations = src / "annotations.json" if (src / "annotations.json").is_file() else "ANNOTATIONS.json"
+        print(f"{len(results)} localized, {skipped} skipped; maps in {npz} "
+              f"(score them: soundloc evaluate --heatmaps {npz} --annotations {annotations})", file=sys.stderr)
     return 0
