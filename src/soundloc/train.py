@@ -316,7 +316,14 @@ class Trainer:
 
     # -- one step ------------------------------------------------------------------------------
     def forward(self, batch: Batch) -> LocalizerOutput:
-        """The model on a batch (already on the device)."""
+        """The model on a batch (already on the device). A batch carrying the frozen sound
+        stream's cached features (``extras["sound_feature"]``, :mod:`soundloc.data.sound_features`)
+        skips the sound network: the attention module gets them in place of its output."""
+        f_s = batch.extras.get("sound_feature")
+        if f_s is not None:
+            if not self.model.config.freeze_sound:
+                raise ValueError("cached sound features need a frozen sound stream (ModelConfig.freeze_sound)")
+            return self.model.localize(self.model.encode_image(batch.image), f_s)
         return self.model(batch.image, batch.waveform)
 
     def compute_loss(self, batch: Batch, out: LocalizerOutput) -> tuple[torch.Tensor, dict[str, float]]:

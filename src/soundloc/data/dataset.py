@@ -7,6 +7,7 @@ the supervised loss L_S (paper Sec. 3.3) is made here, at load time, for the mod
 """
 from __future__ import annotations
 
+import copy
 import os
 import warnings
 from collections.abc import Sequence
@@ -118,6 +119,7 @@ class AVDataset(Dataset[Sample]):
         self.annotator = annotator
         self.seed = int(seed)
         self.epoch = 0
+        self.audio = True  # False: samples without audio (see without_audio)
         ann_path = self.root / ANNOTATIONS_FILE
         annotations = read_annotations(ann_path) if ann_path.is_file() else {}
         self.annotations: dict[str, Annotation] = {i: annotations[i] for i in selected if i in annotations}
@@ -153,6 +155,13 @@ class AVDataset(Dataset[Sample]):
     def set_epoch(self, epoch: int) -> None:
         """Change the random annotator draws (call once per epoch for fresh draws)."""
         self.epoch = int(epoch)
+
+    def without_audio(self) -> "AVDataset":
+        """The same pairs, read without their audio (``waveform`` empty): for training from the
+        frozen sound stream's cached features (:mod:`soundloc.data.sound_features`)."""
+        other = copy.copy(self)
+        other.audio = False
+        return other
 
     def _rng(self, index: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, self.epoch, index])
@@ -196,7 +205,7 @@ class AVDataset(Dataset[Sample]):
         return Sample(
             id=item_id,
             image=self.load_image(index),
-            waveform=self.load_waveform(index),
+            waveform=self.load_waveform(index) if self.audio else torch.zeros(0),
             annotation=annotation,
             gt_attention=gt,
             extras=extras,
@@ -228,7 +237,7 @@ class SkipUnreadable(Dataset[Sample | Unreadable]):
             sample = self.dataset[index]
         except (FileNotFoundError, ValueError, OSError) as exc:
             return self._skip(self._id(index), " ".join(str(exc).split()))
-        if not bool(sample.waveform.abs().max() > 0):
+        if sample.waveform.numel() and not bool(sample.waveform.abs().max() > 0):  # empty: audio not read
             return self._skip(sample.id, "silent audio (all samples zero)")
         return sample
 

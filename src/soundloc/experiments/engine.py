@@ -41,6 +41,7 @@ from soundloc.config import ConfigMixin, check_choice, check_int
 from soundloc.data import AVDataset, PackedDataset, SkipUnreadable, SyntheticDataset, SyntheticWorld, Unreadable, WorldConfig
 from soundloc.data.layout import read_annotations, read_id_list, split_path
 from soundloc.data.leakage import enforce_no_leakage
+from soundloc.data.sound_features import WithSoundFeatures, ensure_sound_features
 from soundloc.experiments.provenance import provenance
 from soundloc.metrics import evaluate
 from soundloc.models import ModelConfig, SoundLocalizer, build_model, load_model
@@ -132,6 +133,10 @@ class TrainRunConfig(ConfigMixin):
             labelled sets of different sizes are nested: the first N of one order).
         annotator: how L_S's ground truth is drawn each step (``"random"``: one annotator per
             pair, as the authors; ``"consensus"``; or an annotator's index).
+        cache_sound_features: with a frozen sound stream and a prepared folder, compute the
+            training clips' sound features once (``ROOT/cache/sound_features``, rebuilt when the
+            sound weights change) and train from them without reading audio
+            (:mod:`soundloc.data.sound_features`; the authors precompute them too).
     """
 
     preset: Preset = "cpu"
@@ -143,6 +148,7 @@ class TrainRunConfig(ConfigMixin):
     select_by: Selection = "val_auc"
     split_seed: int = 0
     annotator: int | str = "random"
+    cache_sound_features: bool = True
 
     def __post_init__(self) -> None:
         check_choice(self, "preset", "select_by")
@@ -274,6 +280,8 @@ def _folder_data(config: TrainRunConfig, grid: tuple[int, int]) -> RunData:
         raise FileNotFoundError(f"{test_list} not found: the annotated set needs its test list "
                                 "(soundloc data annotations --test-list ...)")
     test_ids = read_id_list(test_list)
+    if not test_ids:
+        raise ValueError(f"{test_list}: the test list is empty")
     anns = read_annotations(annotated / "annotations.json") if (annotated / "annotations.json").is_file() else {}
     pool_list = split_path(annotated, "train")
     pool = read_id_list(pool_list) if pool_list.is_file() else [i for i in anns if i not in set(test_ids)]
@@ -369,6 +377,16 @@ def write_log(path: Path, history: list[dict[str, Any]]) -> None:
         fh.write(buf.getvalue())
 
 
+def with_sound_features(train: Any, model: SoundLocalizer, config: TrainRunConfig, progress: bool = False) -> Any:
+    """The training set served with cached sound features (see ``cache_sound_features``) when
+    they apply: a frozen sound stream and prepared folders; else ``train`` unchanged."""
+    if not (config.cache_sound_features and config.model.freeze_sound and config.data.source != "synthetic"):
+        return train
+    parts = train.datasets if isinstance(train, ConcatDataset) else [train]
+    wrapped = [WithSoundFeatures(p, ensure_sound_features(model, p, progress=progress)) for p in parts]
+    return ConcatDataset(wrapped) if isinstance(train, ConcatDataset) else wrapped[0]
+
+
 def _val_fn(grid: tuple[int, int], seed: int) -> Any:
     def val_fn(model: SoundLocalizer, dataset: Any) -> dict[str, float]:
         ev = score(model, dataset, grid, seed=seed)
@@ -421,7 +439,8 @@ def run_training(config: TrainRunConfig, out: str | os.PathLike[str], command: s
     model = build_model(config.model)
     train_config = dataclasses.replace(config.train, progress=progress)
     trainer = RunTrainer(model, train_config, run_dir, config)
-    trainer.fit(data.train, data.val, _val_fn(data.grid, config.train.seed), checkpoint=run_dir / LAST_CHECKPOINT)
+    train_set = with_sound_features(data.train, trainer.model, config, progress)
+    trainer.fit(train_set, data.val, _val_fn(data.grid, config.train.seed), checkpoint=run_dir / LAST_CHECKPOINT)
     return _finish(trainer, data, command)
 
 
@@ -458,7 +477,8 @@ def resume_run(out: str | os.PathLike[str], config: TrainRunConfig | None = None
     trainer = resume_trainer(run_dir / LAST_CHECKPOINT, config=train_config,
                              factory=lambda model, c: RunTrainer(model, c, run_dir, config))
     assert isinstance(trainer, RunTrainer)
-    trainer.fit(data.train, data.val, _val_fn(data.grid, config.train.seed), checkpoint=run_dir / LAST_CHECKPOINT)
+    train_set = with_sound_features(data.train, trainer.model, config, progress)
+    trainer.fit(train_set, data.val, _val_fn(data.grid, config.train.seed), checkpoint=run_dir / LAST_CHECKPOINT)
     return _finish(trainer, data, command)
 
 
