@@ -104,6 +104,9 @@ def test_train_command_writes_a_run_and_resume_continues_it_exactly(tmp_path, ca
     assert strip(read_log(part)) == strip(log)
     a, b = (torch.load(run / "last.pt", weights_only=True)["model"] for run in (full, part))
     assert all(torch.equal(a[k], b[k]) for k in a)
+    # the extended run's checkpoint and config.json hold its new length
+    assert torch.load(part / "last.pt", weights_only=True)["extra"]["run_config"]["train"]["epochs"] == 3
+    assert json.loads((part / "config.json").read_text())["train"]["epochs"] == 3
     assert json.loads((part / "results.json").read_text())["test"] == results["test"]
 
 
@@ -203,3 +206,30 @@ def test_unreadable_training_pairs_are_skipped_and_counted_bad_test_pairs_stop_t
     err = capsys.readouterr().err
     assert f"test pair {test_id}: " in err and f"{test_id}.wav: cannot read audio" in err and err.count("\n") == 1
     assert not (tmp_path / "run2").exists()
+
+
+def test_tensorboard_curves_when_it_is_installed(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import sys
+    import types
+
+    written: list[tuple[str, float, int]] = []
+
+    class Writer:  # torch.utils.tensorboard.SummaryWriter as far as the engine uses it
+        def __init__(self, log_dir: str) -> None:
+            self.log_dir = log_dir
+
+        def add_scalar(self, tag: str, value: float, step: int) -> None:
+            written.append((tag, value, step))
+
+        def flush(self) -> None:
+            pass
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", types.SimpleNamespace(SummaryWriter=Writer))
+    run = tmp_path / "run"
+    assert main(["train", "--config", str(write_config(tmp_path / "c.json", tiny_dict())), "--out", str(run), "--quiet"]) == 0
+    log = read_log(run)
+    for row in log:
+        epoch = int(row["epoch"])
+        got = {tag: value for tag, value, step in written if step == epoch}
+        assert got["val_auc"] == pytest.approx(float(row["val_auc"])) and got["loss"] == pytest.approx(float(row["loss"]))
+    assert {step for _, _, step in written} == {1, 2}

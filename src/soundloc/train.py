@@ -665,7 +665,8 @@ def resume_trainer(
     """Rebuild the model and a :class:`Trainer` from :func:`save_checkpoint`, ready to continue
     with :meth:`Trainer.fit` (pass ``config`` to change e.g. ``epochs``; ``device`` overrides the
     saved one; ``factory(model, config)`` builds a subclass). Restores the global random states
-    saved with it, and the checkpoint's ``"extra"`` as the trainer's ``checkpoint_extra``."""
+    saved with it, and the checkpoint's ``"extra"`` into the trainer's ``checkpoint_extra``
+    (entries the factory set win)."""
     state = read_checkpoint(path)
     model = checkpoint_model(state)
     if config is None:
@@ -674,7 +675,7 @@ def resume_trainer(
         config = dataclasses.replace(config, device=device)
     trainer = factory(model, config)
     trainer.load_state_dict(state)
-    trainer.checkpoint_extra = dict(state.get("extra") or {})
+    trainer.checkpoint_extra = {**(state.get("extra") or {}), **trainer.checkpoint_extra}  # the factory's are newer
     return trainer
 
 

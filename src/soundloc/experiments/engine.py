@@ -343,13 +343,16 @@ def score(model: SoundLocalizer, dataset: Any, grid: tuple[int, int], baselines:
 
 
 class RunTrainer(Trainer):
-    """A :class:`Trainer` that keeps a run folder: ``log.csv`` and ``best.pt`` every epoch."""
+    """A :class:`Trainer` that keeps a run folder: ``log.csv`` and ``best.pt`` every epoch, and
+    the same curves for TensorBoard in ``tensorboard/`` when the ``tensorboard`` package is
+    installed (it is optional)."""
 
     def __init__(self, model: SoundLocalizer, config: TrainConfig, run_dir: Path, run_config: TrainRunConfig) -> None:
         super().__init__(model, config)
         self.run_dir = run_dir
         self.run_config = run_config
         self.checkpoint_extra = {"run_config": run_config.to_dict()}
+        self._tensorboard: Any = None
 
     def best_so_far(self) -> float | None:
         """The best validation score of the finished epochs (``None`` before any)."""
@@ -364,6 +367,24 @@ class RunTrainer(Trainer):
             save_trained(self.run_dir / BEST_MODEL, self, extra={"epoch": record["epoch"], key: record[key],
                                                                   "run_config": self.run_config.to_dict()})
         write_log(self.run_dir / LOG_FILE, [*self.history, record])
+        self.log_tensorboard(record)
+
+    def log_tensorboard(self, record: dict[str, Any]) -> None:
+        """The epoch's numbers as TensorBoard scalars (nothing when tensorboard is missing)."""
+        if self._tensorboard is None:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:  # torch's writer needs the tensorboard package
+                self._tensorboard = False
+                return
+            self._tensorboard = SummaryWriter(log_dir=str(self.run_dir / "tensorboard"))
+        if self._tensorboard is False:
+            return
+        for key in LOG_COLUMNS:
+            value = record.get(key)
+            if key != "epoch" and isinstance(value, (int, float)):
+                self._tensorboard.add_scalar(key, value, record["epoch"])
+        self._tensorboard.flush()
 
 
 def write_log(path: Path, history: list[dict[str, Any]]) -> None:
