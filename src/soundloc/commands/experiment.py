@@ -31,6 +31,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", choices=("paper", "cpu"), default=None,
                         help="model preset (default: cpu on the synthetic world, paper on real data)")
     parser.add_argument("--seeds", default="0", metavar="LIST", help="seeds, e.g. 0-2 or 0,3 (mean ± std; default 0)")
+    parser.add_argument("--rows", default=None, metavar="KEYS",
+                        help="run only these rows, comma-separated (the others read 'not run'): table1 unsup_10k, "
+                             "unsup_144k, sup_2.5k, semi_2.5k_10k, semi_2.5k_144k; table2 semi_500_10k ... "
+                             "semi_2500_10k; table3 unsup_144k, sup_2.5k, semi_2.5k_10k. A GPU's 15 minutes hold one "
+                             "or two rows at the full scale, e.g. --rows sup_2.5k")
     parser.add_argument("--device", default=None, help="torch device (default: cuda when visible, else cpu)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -54,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
         data = DataConfig() if synthetic else DataConfig(source="packed" if args.packed else "folder", root=args.data,
                                                          annotated=args.annotated)
         config = TableConfig(table=args.table, scale=TableScale.named(args.scale), data=data, seeds=tuple(seeds),
-                             preset=args.preset or ("cpu" if synthetic else "paper"), device=args.device)
+                             preset=args.preset or ("cpu" if synthetic else "paper"), device=args.device,
+                             rows=None if args.rows is None else tuple(k.strip() for k in args.rows.split(",")))
         check_table(config)
     except (UsageError, ValueError, TypeError, FileNotFoundError, KeyError) as exc:
         return fail("experiment", exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)

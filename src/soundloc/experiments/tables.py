@@ -144,7 +144,9 @@ class TableScale(ConfigMixin):
 
 @dataclass
 class TableConfig(ConfigMixin):
-    """One table's run: which table, at which scale, on which data, with which seeds."""
+    """One table's run: which table, at which scale, on which data, with which seeds, and
+    optionally which rows (``rows``: their keys; ``None``: all). A row left out reads "not run"
+    in the table: a GPU's few minutes hold one or two rows at the ``full`` scale, not a table."""
 
     table: TableName = "table1"
     scale: TableScale = field(default_factory=TableScale)
@@ -152,11 +154,20 @@ class TableConfig(ConfigMixin):
     preset: Preset = "cpu"
     seeds: tuple[int, ...] = (0,)
     device: str | None = None
+    rows: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         check_choice(self, "table", "preset")
         if not self.seeds or any(not isinstance(s, int) or s < 0 for s in self.seeds):
             raise ValueError(f"TableConfig.seeds must be non-negative ints, got {self.seeds!r}")
+        keys = [r.key for r in TABLES[self.table]]
+        unknown = [k for k in self.rows or () if k not in keys]
+        if unknown or self.rows == ():
+            raise ValueError(f"TableConfig.rows: {unknown or 'none'} not among {self.table}'s rows {keys}")
+
+    def selected(self) -> list[Row]:
+        """The rows to run, in the table's order."""
+        return [r for r in TABLES[self.table] if self.rows is None or r.key in self.rows]
 
     @property
     def synthetic(self) -> bool:
@@ -198,7 +209,7 @@ def _cell(mean: float, std: float | None) -> str:
 def check_table(config: TableConfig) -> None:
     """Build every row's config and data once (nothing trains), so that a missing folder, too
     small a supervision pool or a bad value fails before the first row runs."""
-    for row in TABLES[config.table]:
+    for row in config.selected():
         for mechanism in config.mechanisms():
             build_data(build_run_config(config.run_dict(row, mechanism, config.seeds[0])))
 
@@ -210,7 +221,7 @@ def run_table(config: TableConfig, out: str | os.PathLike[str], progress: bool =
     out = Path(out)
     rows: list[dict[str, Any]] = []
     baselines: dict[str, list[tuple[float, float]]] = {b: [] for b in BASELINES}
-    for row in TABLES[config.table]:
+    for row in config.selected():
         for mechanism in config.mechanisms():
             runs = []
             for seed in config.seeds:
@@ -237,7 +248,7 @@ def run_table(config: TableConfig, out: str | os.PathLike[str], progress: bool =
                     "mean_auc": _mean_std([p["mean_auc"] for p in per]),
                 }
             rows.append(record)
-            if row is TABLES[config.table][0] and mechanism == "cosine":  # one test set for all rows
+            if row is config.selected()[0] and mechanism == "cosine":  # one test set for all rows
                 for name in BASELINES:
                     baselines[name] = [(t["baselines"][name]["success"], t["baselines"][name]["auc"]) for t in tests]
     results = {
@@ -258,6 +269,23 @@ def run_table(config: TableConfig, out: str | os.PathLike[str], progress: bool =
 
 def _data_label(config: TableConfig) -> str:
     return "synthetic world" if config.synthetic else "Flickr-SoundNet"
+
+
+def _row_line(row: Row, mechanism: str, r: dict[str, Any] | None, config: TableConfig) -> str:
+    """One Markdown line: the paper's numbers and ours (``r``; ``None``: the row was not run)."""
+    pair = row.paper.get(mechanism)
+    paper = "not reported" if pair is None else f"{pair[0]:.1f} / {pair[1]:.1f}"
+    if config.table == "table3":
+        if r is None:
+            cells = ["not run"] * 4
+        else:
+            pa = r["per_annotator"]
+            cells = [f"{_cell(*i)} / {_cell(*a)}" for i, a in zip(pa["iou_at_0.5"], pa["auc"])]
+            cells.append(f"{_cell(*pa['mean_iou_at_0.5'])} / {_cell(*pa['mean_auc'])}")
+        return "| " + " | ".join([row.label, paper, *cells, "not run"]) + " |"
+    ours = "not run" if r is None else f"{_cell(*r['ciou_at_0.5'])} / {_cell(*r['auc'])}"
+    syn, real = (ours, "not run") if config.synthetic else ("not run", ours)
+    return f"| {row.label} | {MECHANISM_LABEL[mechanism]} | {paper} | {syn} | {real} |"
 
 
 def markdown_table(results: dict[str, Any]) -> str:
@@ -286,17 +314,10 @@ def markdown_table(results: dict[str, Any]) -> str:
     else:
         header = ["Method", "Attention", paper_note, ours_syn, ours_real]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for r in results["rows"]:
-        paper = "not reported" if r["paper"] is None else f"{r['paper'][0]:.1f} / {r['paper'][1]:.1f}"
-        ours = f"{_cell(*r['ciou_at_0.5'])} / {_cell(*r['auc'])}"
-        if config.table == "table3":
-            pa = r["per_annotator"]
-            cells = [f"{_cell(*i)} / {_cell(*a)}" for i, a in zip(pa["iou_at_0.5"], pa["auc"])]
-            mean = f"{_cell(*pa['mean_iou_at_0.5'])} / {_cell(*pa['mean_auc'])}"
-            lines.append(f"| {r['label']} | {paper} | " + " | ".join(cells) + f" | {mean} | not run |")
-        else:
-            syn, real = (ours, "not run") if config.synthetic else ("not run", ours)
-            lines.append(f"| {r['label']} | {MECHANISM_LABEL[r['mechanism']]} | {paper} | {syn} | {real} |")
+    done = {(r["key"], r["mechanism"]): r for r in results["rows"]}
+    for row in TABLES[config.table]:
+        for mechanism in config.mechanisms():
+            lines.append(_row_line(row, mechanism, done.get((row.key, mechanism)), config))
     if config.table != "table3":
         for name, b in results["baselines"].items():
             paper = "not reported" if b["paper"] is None else f"{b['paper'][0]:.1f} / {b['paper'][1]:.1f}"
