@@ -22,6 +22,7 @@ from soundloc.constants import SCALES
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the examples' lines
     parser.add_argument("table", choices=("table1", "table2", "table3"), help="which of the paper's tables")
     parser.add_argument("--scale", choices=SCALES, default="tiny", help="sizes and epochs (default tiny)")
     parser.add_argument("--out", required=True, help="output folder (runs/, results.json, table.md, table.csv)")

@@ -7,10 +7,14 @@ the same name, videos, or a prepared folder with index.csv). Writes the overlay 
 raw attention map on the model's grid (.npy, same name); for a folder, one of each per pair in
 the --out folder and maps.npz, which `soundloc evaluate --heatmaps` scores.
 
-Without --checkpoint the bundled model is used: the cpu preset trained semi-supervised on the
-synthetic world (64x64 scenes, 1 s sounds; its command and config are in
-soundloc/assets/README.md). It knows the synthetic world's objects and sounds only: for real
-photos train on real data first (soundloc train) and pass --checkpoint RUN/best.pt.
+Without --checkpoint the bundled model is used (soundloc/assets/synthetic_cpu.pt): the cpu
+preset trained semi-supervised on the synthetic world (64x64 scenes, 1 s sounds, seed 0) by
+
+  soundloc train --out asset_run --scheme semi_supervised --labelled 300 --val-size 100 --epochs 8 --temperature 0.1 --threads 1 --quiet
+
+(its config: soundloc/assets/synthetic_cpu.json; how it scores: soundloc/assets/README.md).
+It knows the synthetic world's objects and sounds only: for real photos train on real data
+first (soundloc train) and pass --checkpoint RUN/best.pt.
 
   soundloc localize scene.png scene.wav --out overlay.png
   soundloc localize clip.mp4 --checkpoint runs/flickr/best.pt --out overlay.png --format json
@@ -27,10 +31,12 @@ from soundloc.commands.common import UsageError, check_output_dir, fail
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the examples' lines
     parser.add_argument("input", help="an image, a video, or a folder of pairs")
     parser.add_argument("audio", nargs="?", default=None, help="the sound file (for an image; optional for a video)")
     parser.add_argument("--checkpoint", default=None,
-                        help="a trained model (a run's best.pt or last.pt); default: the bundled synthetic-world model")
+                        help="a trained model (a run's best.pt or last.pt); default: the bundled model, trained on "
+                             "the synthetic world only (see above)")
     parser.add_argument("--out", required=True, help="overlay PNG (one input) or a folder (a folder of pairs)")
     parser.add_argument("--format", choices=("text", "json"), default="text",
                         help="what to print: a line per pair (default) or JSON with the peak and the map")

@@ -27,6 +27,7 @@ from soundloc.constants import SCHEMES
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the examples' lines
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--out", help="the run folder to create")
     where.add_argument("--resume", metavar="RUN", help="continue the run in this folder from its last.pt")

@@ -18,9 +18,15 @@ model: selecting a checkpoint on the test set inflates the reported numbers.
 A run folder holds ``config.json`` (the config, as given), ``last.pt`` (a resumable checkpoint,
 :func:`soundloc.train.save_checkpoint`, written every epoch and every
 ``TrainConfig.checkpoint_every`` steps), ``best.pt`` (the best model by validation,
-:func:`soundloc.models.load_model` reads it), ``log.csv`` (one row per epoch) and, at the end,
-``results.json`` (validation history, test scores with the random, whole-image and
-centre-prior baselines, and provenance). :func:`resume_run` continues an interrupted run.
+:func:`soundloc.models.load_model` reads it), ``log.csv`` (one row per epoch; the same curves
+in ``tensorboard/`` when that package is installed) and, at the end, ``results.json``
+(validation history, test scores with the random, whole-image and centre-prior baselines and
+per annotator, and provenance). :func:`resume_run` continues an interrupted run.
+
+Training pairs that cannot be read (missing, corrupt or silent files) are skipped with a
+warning and counted in the log; validation and test pairs are all read at the start, and a bad
+one stops the run before it trains. With a frozen sound stream on prepared folders, the sound
+features are computed once and cached (:mod:`soundloc.data.sound_features`).
 """
 from __future__ import annotations
 
