@@ -233,3 +233,20 @@ def test_tensorboard_curves_when_it_is_installed(tmp_path, monkeypatch) -> None:
         got = {tag: value for tag, value, step in written if step == epoch}
         assert got["val_auc"] == pytest.approx(float(row["val_auc"])) and got["loss"] == pytest.approx(float(row["loss"]))
     assert {step for _, _, step in written} == {1, 2}
+
+
+def test_packed_cache_trains_exactly_as_the_folder(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    root = tmp_path / "data"
+    write_world(SyntheticWorld(WorldConfig(**TINY_WORLD), seed=4), root, n=60, n_test=12, progress=False)
+    d = tiny_dict()
+    d["data"] = {"source": "folder", "root": str(root)}
+    d["model"] = {**TINY_MODEL, "image_size": 32, "clip_samples": 11025}
+    d["train"]["epochs"] = 1
+    cfg = write_config(tmp_path / "c.json", d)
+    assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "folder"), "--quiet"]) == 0
+    assert main(["train", "--config", str(cfg), "--data", str(root), "--packed", "--out", str(tmp_path / "packed"),
+                 "--quiet"]) == 0
+    assert json.loads((tmp_path / "packed" / "config.json").read_text())["data"]["source"] == "packed"
+    assert any((root / "cache").glob("packed_*/index.json"))
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert strip(read_log(tmp_path / "packed")) == strip(read_log(tmp_path / "folder"))
