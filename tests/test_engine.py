@@ -50,6 +50,8 @@ def test_config_from_a_partial_dict_round_trips_and_rejects_unknown_keys(tmp_pat
     assert TrainRunConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
     paper = build_run_config({"preset": "paper", "data": {"source": "folder", "root": "x"}, "model": {"pretrained": False}})
     assert paper.model == ModelConfig.paper(pretrained=False)
+    # the paper preset trains as the authors' README command: Adam, lr 1e-4, batch 30, 10 epochs
+    assert (paper.train.optimizer, paper.train.lr, paper.train.batch_size, paper.train.epochs) == ("adam", 1e-4, 30, 10)
     for bad, name in (({"train": {"lrr": 1}}, "lrr"), ({"model": {"colour": 1}}, "colour"), ({"seeds": 3}, "seeds")):
         with pytest.raises(ValueError, match=name):
             build_run_config(bad)

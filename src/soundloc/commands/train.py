@@ -47,9 +47,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="freeze the visual stream (paper preset: frozen)")
     parser.add_argument("--freeze-sound", action=argparse.BooleanOptionalAction, default=None,
                         help="freeze the sound stream (paper preset: frozen)")
-    parser.add_argument("--epochs", type=int, default=None, help="epochs (default 8; with --resume: extend the run)")
-    parser.add_argument("--batch-size", type=int, default=None, help="pairs per step (default 32)")
-    parser.add_argument("--lr", type=float, default=None, help="learning rate (default 1e-3)")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs (default 8, paper preset 10; with --resume: extend the run)")
+    parser.add_argument("--batch-size", type=int, default=None, help="pairs per step (default 32, paper preset 30)")
+    parser.add_argument("--lr", type=float, default=None, help="learning rate (default 1e-3, paper preset 1e-4 as the authors)")
     parser.add_argument("--optimizer", choices=("adam", "sgd"), default=None, help="optimizer (default adam)")
     parser.add_argument("--scheduler", choices=("cosine", "step"), default=None, help="LR schedule (default constant)")
     parser.add_argument("--seed", type=int, default=None, help="seed of the weights, the order and the draws (default 0)")
