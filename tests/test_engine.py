@@ -252,3 +252,31 @@ def test_packed_cache_trains_exactly_as_the_folder(tmp_path) -> None:  # type: i
     assert any((root / "cache").glob("packed_*/index.json"))
     strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
     assert strip(read_log(tmp_path / "packed")) == strip(read_log(tmp_path / "folder"))
+
+
+def test_a_run_killed_mid_epoch_resumes_to_the_same_end(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from soundloc.experiments.engine import RunTrainer
+
+    cfg = write_config(tmp_path / "tiny.json", tiny_dict())  # checkpoint every step
+    assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "full"), "--quiet"]) == 0
+
+    class Killed(BaseException):  # not an Exception: nothing on the way may swallow it
+        pass
+
+    def die_mid_epoch(self, batch, parts) -> None:  # type: ignore[no-untyped-def]
+        if self.step == 13:  # epoch 2 of 2, mid-way (9 steps per epoch)
+            raise Killed
+
+    monkeypatch.setattr(RunTrainer, "on_step_end", die_mid_epoch)
+    with pytest.raises(Killed):
+        main(["train", "--config", str(cfg), "--out", str(tmp_path / "part"), "--quiet"])
+    assert len(read_log(tmp_path / "part")) == 1 and not (tmp_path / "part" / "results.json").exists()
+    assert len(torch.load(tmp_path / "part" / "last.pt", weights_only=True)["epoch_steps"]) == 4
+    monkeypatch.undo()
+    assert main(["train", "--resume", str(tmp_path / "part"), "--quiet"]) == 0
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert strip(read_log(tmp_path / "part")) == strip(read_log(tmp_path / "full"))
+    a, b = (torch.load(tmp_path / run / "best.pt", weights_only=True)["state_dict"] for run in ("full", "part"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    full, part = (json.loads((tmp_path / run / "results.json").read_text())["test"] for run in ("full", "part"))
+    assert full == part
