@@ -2,6 +2,7 @@
 
 - :mod:`~soundloc.experiments.pigeon.config` - :class:`PigeonConfig` and the named scales
 - :mod:`~soundloc.experiments.pigeon.run`    - :func:`run_pigeon` and its steps
+- :mod:`~soundloc.experiments.pigeon.targets` - the pre-registered targets T1-T5
 - :mod:`~soundloc.experiments.pigeon.report` - reading runs, tables over seeds and setups
 """
 from soundloc.constants import SCALES, SCHEMES
@@ -22,18 +23,16 @@ from soundloc.experiments.pigeon.report import (
     target_summary,
 )
 from soundloc.experiments.pigeon.run import (
-    TARGETS,
     PigeonData,
-    beats_baselines,
     breakdown,
     build_world,
-    pigeon_targets,
     run_pigeon,
     run_seeds,
     score_scheme,
     train_scheme,
     visual_stream,
 )
+from soundloc.experiments.pigeon.targets import TARGETS, beats_baselines, pigeon_targets
 
 __all__ = [
     "GROUP_NAMES",

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from soundloc.constants import SCHEMES
+from soundloc.experiments.pigeon.targets import TARGETS, pigeon_targets
 from soundloc.utils import read_json
 
 RESULTS_FILE = "results.json"
@@ -110,8 +111,6 @@ def target_summary(runs: list[dict[str, Any]], min_fraction: float = 0.8) -> dic
     """Which targets each run meets, on how many runs, whether on the mean run
     (:func:`mean_run`), and whether each *holds*: met on at least ``ceil(min_fraction * n)``
     runs and on the mean (4 of 5 seeds and the 5-seed mean, as pre-registered)."""
-    from soundloc.experiments.pigeon.run import TARGETS, pigeon_targets
-
     if not runs:
         raise ValueError("target_summary needs at least one run")
     per_seed = {str(r.get("seed")): pigeon_targets(r["schemes"]) for r in runs}

@@ -40,15 +40,14 @@ from soundloc import viz
 from soundloc.constants import SCHEMES, Scheme
 from soundloc.data.synthetic import Scene, SyntheticDataset, SyntheticWorld, WorldSplits, world_splits
 from soundloc.experiments.pigeon.config import PigeonConfig
+from soundloc.experiments.pigeon.report import RESULTS_FILE, load_results, summary_table, target_summary
+from soundloc.experiments.pigeon.targets import TARGETS, beats_baselines, pigeon_targets
 from soundloc.experiments.provenance import provenance
 from soundloc.metrics import EvaluationResult, attention_summary, evaluate, random_attention
 from soundloc.models import ModelConfig, SoundLocalizer, build_model
 from soundloc.pretrain import pretrained_visual_state
 from soundloc.train import History, Trainer, predict_attention, save_trained
 from soundloc.utils import atomic_path, default_device, json_safe, seed_everything, write_json
-
-RESULTS_FILE = "results.json"
-
 
 @dataclass
 class PigeonData:
@@ -217,43 +216,6 @@ def random_row(baseline: dict[str, Any], parts: dict[str, Any], data: PigeonData
     return row
 
 
-#: The pre-registered targets (benchmarks/pigeon/PREREGISTRATION.md); U = unsupervised,
-#: S = semi-supervised, b = the context-bound classes' test scenes, f = the free classes'.
-TARGETS = {
-    "T1": "superstition: U.b.context_density > U.b.object_density",
-    "T2": "no superstition where nothing misleads: U.f.object_density > U.f.context_density and > 1",
-    "T3": "the co-occurrence moves attention: U.b.context_density >= U.f.context_density + 0.3",
-    "T4": "the fix: S.b.object_density > S.b.context_density and S.b.ciou_at_0.5 >= U.b.ciou_at_0.5 + 0.25",
-    "T5": "every trained scheme's AUC > the random baseline's AUC",
-}
-
-
-def pigeon_targets(schemes: dict[str, dict[str, Any]]) -> dict[str, bool]:
-    """The targets T1-T5 (:data:`TARGETS`) of one run's (or a mean run's) ``schemes`` table;
-    a target whose group is missing is not met."""
-    u, s_, r = schemes["unsupervised"], schemes["semi_supervised"], schemes["random"]
-    ug, sg = u.get("groups", {}), s_.get("groups", {})
-    ub, uf, sb = ug.get("context_bound"), ug.get("free"), sg.get("context_bound")
-    return {
-        "T1": bool(ub is not None and ub["context_density"] > ub["object_density"]),
-        "T2": bool(uf is not None and uf["object_density"] > uf["context_density"] and uf["object_density"] > 1),
-        "T3": bool(ub is not None and uf is not None and ub["context_density"] >= uf["context_density"] + 0.3),
-        "T4": bool(ub is not None and sb is not None and sb["object_density"] > sb["context_density"]
-                   and sb["ciou_at_0.5"] >= ub["ciou_at_0.5"] + 0.25),
-        "T5": bool(all(schemes[k]["auc"] > r["auc"] for k in SCHEMES)),
-    }
-
-
-def beats_baselines(schemes: dict[str, dict[str, Any]], baselines: dict[str, Any]) -> dict[str, dict[str, bool]]:
-    """For each trained scheme, whether its AUC and cIoU@0.5 beat each baseline's (random,
-    whole image, centre prior): a model localizes only where it beats all three."""
-    out = {}
-    for k in SCHEMES:
-        row = schemes[k]
-        out[k] = {name: bool(row["auc"] > b["auc"] and row["ciou_at_0.5"] > b["success"]) for name, b in baselines.items()}
-    return out
-
-
 def visual_stream_label(model: ModelConfig, pretraining: dict[str, Any] | None) -> str:
     """A short description of the visual stream, for tables."""
     if pretraining is None:
@@ -411,8 +373,6 @@ def run_seeds(
 
     Returns the summary with ``folders`` (seed -> folder) and ``table`` (the Markdown).
     """
-    from soundloc.experiments.pigeon.report import load_results, summary_table, target_summary
-
     if not seeds:
         raise ValueError("seeds is empty")
     out = Path(out_dir)
@@ -449,12 +409,8 @@ def run_seeds(
 
 __all__ = [
     "PigeonData",
-    "RESULTS_FILE",
-    "TARGETS",
-    "beats_baselines",
     "breakdown",
     "build_world",
-    "pigeon_targets",
     "random_row",
     "run_pigeon",
     "run_seeds",
