@@ -102,8 +102,8 @@ def classification_set(
         ``[n]``: the sounding object's class.
 
     Raises:
-        ValueError: a scene without its object in view (build the world with ``offscreen_p``
-        and ``ambient_p`` at 0, as :meth:`PretrainConfig.world_config` does).
+        ValueError: a scene without its object in view (build the world with
+            ``offscreen_p`` and ``ambient_p`` at 0, as :meth:`PretrainConfig.world_config` does).
     """
     if n < 1 or start < 0:
         raise ValueError(f"n must be >= 1 and start >= 0, got n={n}, start={start}")
