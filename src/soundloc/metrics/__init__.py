@@ -8,6 +8,7 @@ The community's protocol (the LVS evaluation code, CVPR 2021) is the default eve
 - :mod:`~soundloc.metrics.scores`      - cIoU, success rate, AUC, per-annotator IoU (Table 3)
 - :mod:`~soundloc.metrics.baselines`   - whole image, centre prior, random maps
 - :mod:`~soundloc.metrics.regions`     - attention mass and density on a region (where attention goes)
+- :mod:`~soundloc.metrics.retrieval`   - recall@K and median rank of a cross-modal retrieval
 - :mod:`~soundloc.metrics.report`      - :func:`evaluate` and :func:`format_table`
 
 The names below are imported from their submodules on first use, so importing
@@ -26,23 +27,27 @@ _NAMES: dict[str, str] = {
     "EvaluationResult": "report",
     "PRESETS": "protocol",
     "Protocol": "protocol",
+    "RetrievalScores": "retrieval",
     "annotator_ious": "scores",
     "annotator_maps": "groundtruth",
     "attention_summary": "regions",
     "baseline_scores": "baselines",
     "box_map": "groundtruth",
     "centre_prior": "baselines",
+    "chance_recall_at_k": "retrieval",
     "check_box": "groundtruth",
     "ciou": "scores",
     "ciou_from_set": "scores",
     "consensus_map": "groundtruth",
     "evaluate": "report",
+    "first_positive_rank": "retrieval",
     "format_table": "report",
     "get_protocol": "protocol",
     "grid_coverage": "regions",
     "gt_map": "groundtruth",
     "gt_maps": "groundtruth",
     "iou_from_set": "scores",
+    "median_rank": "retrieval",
     "normalise_maps": "prediction",
     "per_annotator_scores": "scores",
     "predicted_set": "prediction",
@@ -50,9 +55,11 @@ _NAMES: dict[str, str] = {
     "random_attention": "regions",
     "random_baseline": "baselines",
     "random_maps": "baselines",
+    "recall_at_k": "retrieval",
     "region_density": "regions",
     "region_mass": "regions",
     "resize_maps": "prediction",
+    "retrieval_scores": "retrieval",
     "scale_box": "groundtruth",
     "scale_boxes": "groundtruth",
     "success_and_auc": "scores",
