@@ -1,0 +1,56 @@
+"""Tests of soundloc.book: glue uses myst-nb's glue when it is importable and prints otherwise;
+interactive_frontend is true only with ipywidgets and a person's front-end (Colab, a Jupyter
+server's session), never under papermill, nbval or the book build."""
+from __future__ import annotations
+
+import builtins
+import sys
+import types
+
+import pytest
+
+from soundloc import book
+
+
+def test_glue_prints_without_myst_nb(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    real_import = builtins.__import__
+
+    def no_myst(name, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if name == "myst_nb" or name.startswith("myst_nb."):
+            raise ImportError("no myst_nb here")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_myst)
+    book.glue("auc", 0.5, display=False)
+    assert capsys.readouterr().out == "auc = 0.5\n"
+
+
+def test_glue_calls_myst_nb_when_importable(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    calls = []
+    fake = types.ModuleType("myst_nb")
+    fake.glue = lambda name, value, display=True: calls.append((name, value, display))  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "myst_nb", fake)
+    book.glue("peak", 3, display=False)
+    book.glue("shown", "x")
+    assert calls == [("peak", 3, False), ("shown", "x", True)]
+    assert capsys.readouterr().out == ""
+
+
+def test_glue_needs_a_name() -> None:
+    with pytest.raises(ValueError, match="name"):
+        book.glue("", 1)
+
+
+def test_interactive_frontend(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in book.FRONTEND_VARIABLES:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    monkeypatch.setenv("JPY_PARENT_PID", "1")  # every jupyter_client kernel has it: no sign of a person
+    assert not book.interactive_frontend()
+    monkeypatch.setenv("JPY_SESSION_NAME", "/home/me/chapter.ipynb")
+    assert book.interactive_frontend() is (book.importlib.util.find_spec("ipywidgets") is not None)
+    monkeypatch.delenv("JPY_SESSION_NAME")
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    assert book.interactive_frontend() is (book.importlib.util.find_spec("ipywidgets") is not None)
+    monkeypatch.setattr(book.importlib.util, "find_spec", lambda name: None)
+    assert not book.interactive_frontend()
