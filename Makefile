@@ -1,6 +1,7 @@
 # soundloc: the two commands of the README.
 #   make book   builds the HTML book, executing every chapter on the built-in synthetic world
-#   make test   runs the whole test suite (unit tests, chapters under nbval, a -W book build)
+#   make test   runs the whole test suite (unit tests, chapters under nbval, a -W book build, the
+#               built pages in headless Chromium)
 # Both create .venv from the pinned requirements on first use and are cheap to run again.
 
 PYTHON ?= python3
@@ -10,7 +11,7 @@ STAMP  := $(VENV)/.soundloc-installed
 # Chapters read this to run at a smaller (still complete) scale under nbval.
 QUICK  ?= 1
 
-.PHONY: install book test unit notebooks clean-book clean help
+.PHONY: install book test unit notebooks browser clean-book clean help
 
 help:
 	@echo "make book   - build the book (HTML in _build/html)"
@@ -34,7 +35,11 @@ unit: $(STAMP)
 notebooks: $(STAMP)
 	SOUNDLOC_QUICK=$(QUICK) $(BIN)/python -m pytest --nbval-lax chapters -q -p no:cacheprovider
 
-test: unit notebooks book
+# the built book in headless Chromium (skips, saying how to install it, where it is missing)
+browser: $(STAMP)
+	SOUNDLOC_BROWSER_TEST=1 $(BIN)/python -m pytest tests/test_browser.py -q -p no:cacheprovider
+
+test: unit notebooks book browser
 
 clean-book:
 	rm -rf _build
