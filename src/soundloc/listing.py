@@ -251,22 +251,9 @@ def source_listing(
                          complete=len(keep) == n)
 
 
-def show_source(
-    obj: Any,
-    lines: LineRange | Sequence[LineRange] | None = None,
-    start: str | None = None,
-    end: str | None = None,
-    *,
-    signature: bool = False,
-    docstring: bool = True,
-) -> SourceListing:
-    """A highlighted listing of ``obj``'s source (or of selected lines) for a notebook cell.
-
-    Return it as the cell's last value (or pass it to ``IPython.display.display``): Jupyter
-    and Jupyter Book show it as a ``python`` code block under a caption that names the object,
-    its file and the line numbers shown. Arguments as :func:`source_listing`.
-    """
-    return source_listing(obj, lines, start, end, signature=signature, docstring=docstring)
+#: The name the chapters use: a notebook cell that ends with ``show_source(...)`` displays the
+#: listing as a highlighted ``python`` block under its caption (Jupyter and Jupyter Book).
+show_source = source_listing
 
 
 __all__ = ["ELISION", "SourceListing", "show_source", "source_listing"]
