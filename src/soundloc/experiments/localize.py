@@ -10,6 +10,11 @@ the path the data scripts prepare Flickr-SoundNet with (middle frame, mono audio
 rate). :func:`find_pairs` lists the pairs of a folder for batch inference; their maps, saved
 as one ``.npz`` keyed by id, feed ``soundloc evaluate``.
 
+The paper's "same image, other sound" (Sec. 5, Fig. 7): :func:`attention_table` gives the maps of
+every image with every sound (the book's interactive chapter draws it as a grid, rows images,
+columns sounds), :func:`mix_sounds` blends two clips, and :func:`class_mask` marks where the
+objects of one class stand in a synthetic scene, to measure where the attention went.
+
 The sound network has a shortest input (SoundNet-8's conv8 has no padding: 209,374 samples, 9.5
 s at 22,050 Hz; the CPU variant's is shorter): a shorter clip is refused, naming the minimum,
 unless ``pad`` loops it up to that length (:func:`soundloc.models.pad_waveform`).
@@ -155,6 +160,46 @@ def localize(model: SoundLocalizer, pair: Pair) -> dict[str, Any]:
                      "mass": float(attention[row, col])}}
 
 
+def mix_sounds(a: torch.Tensor, b: torch.Tensor, weight: float) -> torch.Tensor:
+    """``(1 - weight) * a + weight * b``: two clips ``[T]`` of the same length blended
+    (``weight`` 0 is ``a`` alone, 1 is ``b`` alone)."""
+    if not 0.0 <= float(weight) <= 1.0:
+        raise ValueError(f"weight must be in [0, 1], got {weight!r}")
+    if a.shape != b.shape:
+        raise ValueError(f"the clips must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+    return (1.0 - float(weight)) * a + float(weight) * b
+
+
+@torch.no_grad()
+def attention_table(model: SoundLocalizer, images: torch.Tensor, sounds: torch.Tensor) -> torch.Tensor:
+    """The attention map of every image with every sound: ``[n_images, n_sounds, h, w]``.
+
+    ``images``: ``[N, 3, H, W]`` at the model's input size; ``sounds``: ``[S, T]`` waveforms at
+    its rate (long enough for its sound network). Each image's visual features are computed
+    once and shared by the ``S`` sounds (:meth:`SoundLocalizer.score_sounds`); the model is put
+    in eval mode.
+    """
+    if images.dim() != 4 or sounds.dim() != 2:
+        raise ValueError(f"images [N, 3, H, W] and sounds [S, T] needed, got {tuple(images.shape)} and {tuple(sounds.shape)}")
+    model.eval()
+    sounds = sounds.float()
+    return torch.stack([model.score_sounds(image, sounds).float().cpu() for image in images])
+
+
+def class_mask(scene: Any, k: int) -> torch.Tensor:
+    """``[H, W]`` float mask (0/1) of where objects of class ``k`` stand in a synthetic
+    :class:`~soundloc.data.synthetic.Scene`: the sounding object's box when it is in view and of
+    class ``k``, and the boxes of the silent objects of class ``k`` (all zeros when none)."""
+    h, w = scene.image.shape[-2:]
+    mask = torch.zeros(h, w)
+    boxes = [b for c, b in zip(scene.distractor_labels, scene.distractor_boxes) if c == k]
+    if scene.kind == "object" and scene.label == k and scene.box is not None:
+        boxes.append(scene.box)
+    for x1, y1, x2, y2 in boxes:
+        mask[max(0, int(y1)):int(y2), max(0, int(x1)):int(x2)] = 1.0
+    return mask
+
+
 def write_outputs(result: dict[str, Any], pair: Pair, overlay: str | os.PathLike[str]) -> dict[str, str]:
     """The overlay PNG at ``overlay`` and the raw map beside it (same stem, ``.npy``), both
     written atomically; returns their paths."""
@@ -190,10 +235,13 @@ __all__ = [
     "BUNDLED_CHECKPOINT",
     "Pair",
     "as_json",
+    "attention_table",
+    "class_mask",
     "find_pairs",
     "fit_to_sound_net",
     "load_localizer",
     "localize",
+    "mix_sounds",
     "read_input",
     "read_video",
     "write_maps",
