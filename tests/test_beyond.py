@@ -112,6 +112,10 @@ def test_retrieval_scores_are_minus_d_plus(tiny) -> None:  # type: ignore[no-unt
     assert r.scores("instance", ks=(1, n)).recall[n] == 1.0
     assert r.scores("class", direction="image_to_sound").gallery == n
     assert r.top(0, 3) == r.similarity[0].argsort(descending=True)[:3].tolist()
+    cos = beyond.retrieval(model, ds, score="cosine", batch_size=5)
+    assert float(cos.similarity[2, 4]) == pytest.approx(float(torch.cosine_similarity(out.f_v, out.f_s)), abs=1e-5)
+    with pytest.raises(ValueError, match="score"):
+        beyond.retrieval(model, ds, score="dot")
 
 
 def test_negative_audio_test(tiny) -> None:  # type: ignore[no-untyped-def]

@@ -34,7 +34,10 @@ NEGATIVE_KINDS: tuple[str, ...] = ("silence", "noise", "other_class", "same_clas
 
 
 @dataclass
-class _Pairs:
+class Pairs:
+    """A whole dataset in memory (:func:`read_pairs`): ``images`` ``[N, 3, H, W]``,
+    ``waveforms`` ``[N, T]``, ``labels`` ``[N]`` (the ``label`` extra) or ``None``."""
+
     ids: list[str]
     images: torch.Tensor
     waveforms: torch.Tensor
@@ -42,7 +45,8 @@ class _Pairs:
     annotations: list[Annotation | None]
 
 
-def _read_pairs(dataset: Any, batch_size: int) -> _Pairs:
+def read_pairs(dataset: Any, batch_size: int = 64) -> Pairs:
+    """Read every pair of ``dataset`` in order (small datasets: it all stays in memory)."""
     if dataset is None or len(dataset) == 0:
         raise ValueError("dataset is empty")
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
@@ -58,7 +62,7 @@ def _read_pairs(dataset: Any, batch_size: int) -> _Pairs:
             labels.append(batch.extras["label"])
         else:
             has_labels = False
-    return _Pairs(ids, torch.cat(images), torch.cat(waves),
+    return Pairs(ids, torch.cat(images), torch.cat(waves),
                   torch.cat(labels) if has_labels else None, anns)
 
 
@@ -67,21 +71,31 @@ def _batched(fn: Any, x: torch.Tensor, batch_size: int, dev: torch.device) -> to
 
 
 # -- retrieval -----------------------------------------------------------------------------------
-def pair_scores(model: SoundLocalizer, visual_features: torch.Tensor, sound_features: torch.Tensor) -> torch.Tensor:
-    """``[S, I]``: the score of sound ``s`` against image ``i``, ``-||f_v(i | s) - f_s(s)||``.
+SCORES: tuple[str, ...] = ("distance", "cosine")
+
+
+def pair_scores(model: SoundLocalizer, visual_features: torch.Tensor, sound_features: torch.Tensor,
+                score: str = "distance") -> torch.Tensor:
+    """``[S, I]``: the score of sound ``s`` against image ``i``.
 
     ``f_v`` depends on the sound through the attention, so each sound attends over every image
-    in turn and the image's embedding is compared with that sound's feature: the paper's
-    distance ``d+`` (small for a matching pair), negated so that higher is better.
-    ``visual_features`` ``[I, D, h, w]`` from ``model.encode_image``; ``sound_features``
-    ``[S, d]`` from ``model.encode_sound``.
+    in turn and the image's embedding is compared with that sound's feature. ``"distance"``:
+    ``-||f_v(i | s) - f_s(s)||``, the paper's distance ``d+`` (small for a matching pair)
+    negated so that higher is better; ``"cosine"``: ``cos(f_v(i | s), f_s(s))``, which ignores
+    the embeddings' lengths. ``visual_features`` ``[I, D, h, w]`` from ``model.encode_image``;
+    ``sound_features`` ``[S, d]`` from ``model.encode_sound``.
     """
+    if score not in SCORES:
+        raise ValueError(f"score must be one of {SCORES}, got {score!r}")
     n_images = visual_features.shape[0]
     rows = []
     for f_s in sound_features:
         f_s = f_s.expand(n_images, -1)
         f_v = model.localize(visual_features, f_s).f_v
-        rows.append(-(f_v - f_s).norm(dim=1))
+        if score == "distance":
+            rows.append(-(f_v - f_s).norm(dim=1))
+        else:
+            rows.append(torch.nn.functional.cosine_similarity(f_v, f_s, dim=1))
     return torch.stack(rows)
 
 
@@ -127,21 +141,22 @@ class Retrieval:
 
 
 @torch.no_grad()
-def retrieval(model: SoundLocalizer, dataset: Any, batch_size: int = 64,
+def retrieval(model: SoundLocalizer, dataset: Any, score: str = "distance", batch_size: int = 64,
               device: str | torch.device | None = None) -> Retrieval:
-    """Score every sound of ``dataset`` against every image of it with :func:`pair_scores`.
+    """Score every sound of ``dataset`` against every image of it with :func:`pair_scores`
+    (``score`` ``"distance"``, the paper's ``-d+``, or ``"cosine"``).
 
     Runs in eval mode without gradients (the model's mode is restored). ``N`` pairs cost ``N``
     passes of the localization module over ``N`` images: keep the gallery small (hundreds).
     """
-    pairs = _read_pairs(dataset, batch_size)
+    pairs = read_pairs(dataset, batch_size)
     dev = torch.device(device) if device is not None else next(model.parameters()).device
     was_training = model.training
     model.to(dev).eval()
     try:
         feats = _batched(model.encode_image, pairs.images, batch_size, dev)
         sounds = _batched(model.encode_sound, pairs.waveforms, batch_size, dev)
-        sim = pair_scores(model, feats, sounds)
+        sim = pair_scores(model, feats, sounds, score)
     finally:
         model.train(was_training)
     return Retrieval(ids=pairs.ids, similarity=sim.float().cpu(), labels=pairs.labels)
@@ -276,7 +291,7 @@ def negative_audio_test(
     for kind in kinds:
         if kind not in NEGATIVE_KINDS:
             raise ValueError(f"unknown kind {kind!r}; expected some of {NEGATIVE_KINDS}")
-    pairs = _read_pairs(dataset, batch_size)
+    pairs = read_pairs(dataset, batch_size)
     dev = torch.device(device) if device is not None else next(model.parameters()).device
     was_training = model.training
     model.to(dev).eval()
@@ -307,5 +322,5 @@ def negative_audio_test(
     return result
 
 
-__all__ = ["NEGATIVE_KINDS", "NegativeAudioResult", "Retrieval", "map_change", "negative_audio_test",
-           "pair_scores", "replacement_sounds", "retrieval"]
+__all__ = ["NEGATIVE_KINDS", "NegativeAudioResult", "Pairs", "Retrieval", "SCORES", "map_change",
+           "negative_audio_test", "pair_scores", "read_pairs", "replacement_sounds", "retrieval"]
