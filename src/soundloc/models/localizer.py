@@ -20,20 +20,19 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
-from soundloc.config import ConfigMixin
-from soundloc.models.attention import LocalizationModule
-from soundloc.models.sound import SAMPLE_RATE, SoundNet8, check_waveform, pad_waveform
+from soundloc.config import ConfigMixin, check_choice, check_int, check_number
+from soundloc.models.attention import LocalizationModule, Mechanism
+from soundloc.models.sound import SAMPLE_RATE, SoundNet8, SoundVariant, check_waveform, pad_waveform
 from soundloc.models.visual import SmallCNN, VGG16Features, check_image
+from soundloc.utils import atomic_path
 
-_VISUAL_BACKBONES = ("vgg16", "small")
-_SOUND_VARIANTS = ("soundnet8", "short")
-_MECHANISMS = ("cosine", "relu")
-_PADDINGS = (None, "repeat", "zeros")
+VisualBackbone = Literal["vgg16", "small"]
+Padding = Literal["repeat", "zeros"]
 
 
 @dataclass
@@ -60,21 +59,21 @@ class ModelConfig(ConfigMixin):
     ``clip_samples``, ``sample_rate``.
     """
 
-    visual_backbone: str = "vgg16"
+    visual_backbone: VisualBackbone = "vgg16"
     visual_width: int = 32
     visual_dim: int = 512
     visual_stride: int = 16
     pretrained: bool = False
     freeze_visual: bool = False
     normalize_image: bool = True
-    sound_variant: str = "soundnet8"
+    sound_variant: SoundVariant = "soundnet8"
     sound_width: float = 1.0
     sound_dim: int = 1000
     sound_weights_path: str | None = None
     freeze_sound: bool = False
     waveform_scale: float = 1.0
-    short_clip_padding: str | None = None
-    mechanism: str = "cosine"
+    short_clip_padding: Padding | None = None
+    mechanism: Mechanism = "cosine"
     temperature: float = 1.0
     sound_hidden: int = 1000
     visual_hidden: int = 512
@@ -83,8 +82,7 @@ class ModelConfig(ConfigMixin):
     sample_rate: int = SAMPLE_RATE
 
     def __post_init__(self) -> None:
-        if self.visual_backbone not in _VISUAL_BACKBONES:
-            raise ValueError(f"visual_backbone must be one of {_VISUAL_BACKBONES}, got {self.visual_backbone!r}")
+        check_choice(self, "visual_backbone", "sound_variant", "mechanism", "short_clip_padding")
         if self.visual_backbone == "vgg16":
             if self.visual_dim != 512 or self.visual_stride != 16:
                 raise ValueError(
@@ -96,21 +94,9 @@ class ModelConfig(ConfigMixin):
                 raise ValueError("pretrained=True needs visual_backbone='vgg16' (the small CNN has no pretrained weights)")
             if self.visual_stride not in (8, 16):
                 raise ValueError(f"visual_stride must be 8 or 16 for the small CNN, got {self.visual_stride!r}")
-        if self.sound_variant not in _SOUND_VARIANTS:
-            raise ValueError(f"sound_variant must be one of {_SOUND_VARIANTS}, got {self.sound_variant!r}")
-        if self.mechanism not in _MECHANISMS:
-            raise ValueError(f"mechanism must be one of {_MECHANISMS}, got {self.mechanism!r}")
-        if self.short_clip_padding not in _PADDINGS:
-            raise ValueError(f"short_clip_padding must be one of {_PADDINGS}, got {self.short_clip_padding!r}")
-        if not self.temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {self.temperature!r}")
-        if not self.sound_width > 0:
-            raise ValueError(f"sound_width must be > 0, got {self.sound_width!r}")
-        for name in ("visual_width", "visual_dim", "sound_dim", "sound_hidden", "visual_hidden",
-                     "image_size", "clip_samples", "sample_rate"):
-            val = getattr(self, name)
-            if not isinstance(val, int) or isinstance(val, bool) or val < 1:
-                raise ValueError(f"{name} must be a positive int, got {val!r}")
+        check_number(self, "temperature", "sound_width", low_open=True)
+        check_int(self, "visual_width", "visual_dim", "sound_dim", "sound_hidden", "visual_hidden",
+                  "image_size", "clip_samples", "sample_rate")
 
     @classmethod
     def paper(cls, **overrides: Any) -> "ModelConfig":
@@ -187,7 +173,7 @@ class SoundLocalizer(nn.Module):
                 freeze=config.freeze_visual, normalize=config.normalize_image,
             )
         self.sound = SoundNet8(
-            width=config.sound_width, variant=config.sound_variant,  # type: ignore[arg-type]
+            width=config.sound_width, variant=config.sound_variant,
             objects_dim=config.sound_dim, input_scale=config.waveform_scale,
             weights_path=config.sound_weights_path,
         )
@@ -197,7 +183,7 @@ class SoundLocalizer(nn.Module):
             self.sound.eval()
         self.attention = LocalizationModule(
             visual_dim=config.visual_dim, sound_dim=config.sound_dim, sound_hidden=config.sound_hidden,
-            visual_hidden=config.visual_hidden, mechanism=config.mechanism,  # type: ignore[arg-type]
+            visual_hidden=config.visual_hidden, mechanism=config.mechanism,
             temperature=config.temperature,
         )
 
@@ -289,8 +275,6 @@ def save_model(path: str | os.PathLike[str], model: SoundLocalizer, extra: dict[
     ``extra`` must hold plain types (numbers, strings, lists, dicts, tensors) so that
     :func:`load_model` can read it with ``torch.load(weights_only=True)``.
     """
-    from soundloc.utils import atomic_path
-
     if not isinstance(model, SoundLocalizer):
         raise TypeError(f"model must be a SoundLocalizer, got {type(model).__name__}")
     if extra is not None and not isinstance(extra, dict):

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from soundloc.config import ConfigMixin
+from soundloc.config import ConfigMixin, check_int, check_number, check_probability
 from soundloc.data.types import ANNOTATION_FRAME, SAMPLE_RATE
 
 #: Shapes the classes are drawn as (class k uses SHAPES[k]).
@@ -89,38 +89,24 @@ class WorldConfig(ConfigMixin):
                 raise ValueError(f"{name} must be a pair lo <= hi within [{lo}, {hi}], got {getattr(self, name)!r}")
             object.__setattr__(self, name, (float(val[0]), float(val[1])))
 
-        if not isinstance(self.num_classes, int) or not 2 <= self.num_classes <= MAX_CLASSES:
-            raise ValueError(f"num_classes must be an int in [2, {MAX_CLASSES}], got {self.num_classes!r}")
-        if not isinstance(self.image_size, int) or self.image_size < 16:
-            raise ValueError(f"image_size must be an int >= 16, got {self.image_size!r}")
-        if not isinstance(self.sample_rate, int) or self.sample_rate < 1000:
-            raise ValueError(f"sample_rate must be an int >= 1000, got {self.sample_rate!r}")
-        if not self.clip_seconds > 0:
-            raise ValueError(f"clip_seconds must be > 0, got {self.clip_seconds!r}")
-        for name in ("context_p", "offscreen_p", "ambient_p"):
-            if not 0.0 <= float(getattr(self, name)) <= 1.0:
-                raise ValueError(f"{name} must be a probability in [0, 1], got {getattr(self, name)!r}")
-        bf = self.bound_fraction
-        if isinstance(bf, bool) or not isinstance(bf, (int, float)) or not 0.0 <= bf <= 1.0:
-            raise ValueError(f"bound_fraction must be a fraction in [0, 1], got {bf!r}")
+        check_int(self, "num_classes", low=2)
+        if self.num_classes > MAX_CLASSES:
+            raise ValueError(f"WorldConfig.num_classes must be an int in [2, {MAX_CLASSES}], got {self.num_classes!r}")
+        check_int(self, "image_size", low=16)
+        check_int(self, "sample_rate", low=1000)
+        check_int(self, "n_distractors", low=0)
+        check_int(self, "num_annotators", "annotation_frame")
+        check_number(self, "clip_seconds", low_open=True)
+        check_probability(self, "context_p", "offscreen_p", "ambient_p", "bound_fraction")
         if self.offscreen_p + self.ambient_p > 1.0:
             raise ValueError(f"offscreen_p + ambient_p must be <= 1, got {self.offscreen_p} + {self.ambient_p}")
-        if not isinstance(self.n_distractors, int) or self.n_distractors < 0:
-            raise ValueError(f"n_distractors must be a non-negative int, got {self.n_distractors!r}")
         rng_pair("object_scale", 0.05, 1.0)
         rng_pair("object_aspect", 0.25, 4.0)
         rng_pair("distractor_scale", 0.05, 1.0)
         rng_pair("band_height", 0.05, 0.9)
         rng_pair("loudness", 0.0, 1.0)
-        if not 0.0 <= self.max_rotation < 45.0:
-            raise ValueError(f"max_rotation must be in [0, 45) degrees, got {self.max_rotation!r}")
-        for name in ("pitch_jitter", "timbre_jitter", "noise_level", "pixel_noise", "annotator_jitter"):
-            if not float(getattr(self, name)) >= 0.0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
-        if not isinstance(self.num_annotators, int) or self.num_annotators < 1:
-            raise ValueError(f"num_annotators must be a positive int, got {self.num_annotators!r}")
-        if not isinstance(self.annotation_frame, int) or self.annotation_frame < 1:
-            raise ValueError(f"annotation_frame must be a positive int, got {self.annotation_frame!r}")
+        check_number(self, "max_rotation", high=44.999999)
+        check_number(self, "pitch_jitter", "timbre_jitter", "noise_level", "pixel_noise", "annotator_jitter")
 
     @classmethod
     def migrate(cls, d: dict[str, Any]) -> dict[str, Any]:
