@@ -39,3 +39,23 @@ def test_chapter_prose_has_no_typed_figures(path: Path) -> None:
     nb = json.loads(path.read_text(encoding="utf-8"))
     found = [f for c in nb["cells"] if c["cell_type"] == "markdown" for f in typed_figures("".join(c["source"]))]
     assert not found, f"{path.name}: figures typed in prose (compute them in a cell): {found}"
+
+
+@pytest.mark.slow
+def test_pigeon_chapter_from_the_repository_root_finds_the_committed_runs(tmp_path) -> None:
+    # papermill run from the root, as the README shows: the committed runs are found (not "no
+    # committed runs"), and the chapter's own run is not written into the working directory
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "out.ipynb"
+    env = {**os.environ, "SOUNDLOC_QUICK": "1", "OMP_NUM_THREADS": "1"}
+    before = {p.name for p in ROOT.iterdir()}
+    subprocess.run([sys.executable, "-m", "papermill", "chapters/02_pigeon_superstition.ipynb", str(out),
+                    "-p", "seed", "0", "--no-progress-bar"], cwd=ROOT, env=env, check=True,
+                   capture_output=True, timeout=600)
+    text = "".join("".join(o.get("text", "")) for c in json.loads(out.read_text())["cells"]
+                   for o in c.get("outputs", []))
+    assert "no committed runs under" not in text and "T1" in text
+    assert {p.name for p in ROOT.iterdir()} == before
