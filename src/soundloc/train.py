@@ -32,6 +32,19 @@ rebuilds the trainer; its :meth:`~Trainer.fit` redraws the interrupted epoch's s
 from the same seed, skips the batches already done and continues exactly as the uninterrupted
 run would have: same weights, same history (timings aside).
 
+Several processes (``torchrun``): when the default process group of ``torch.distributed`` is
+initialised (:func:`init_distributed` does it from torchrun's environment variables), the
+trainer runs data-parallel: ``TrainConfig.batch_size`` stays the *global* batch, each of the
+``W`` processes takes its ``batch_size / W`` pairs of every global batch of the same seeded
+epoch order (:class:`ShardedEpochOrder`), the model is wrapped in
+``DistributedDataParallel`` and the sound features f_s of the global batch are gathered so
+that each pair's negative is drawn from the whole global batch with the generator every rank
+shares (the paper's L_U, Sec. 3.2, over the global batch). The objective, its gradient and the
+history are those of one process on the same global batch, up to float rounding. BatchNorm
+in trained streams is converted to ``SyncBatchNorm`` (CUDA only; frozen streams keep their
+fixed statistics). Progress bars and checkpoints come from rank 0 only; a checkpoint holds no
+trace of the world size, so a run resumes on another number of processes.
+
 Defaults of :class:`TrainConfig` are the authors' README command (Adam, lr 1e-4, weight decay 0,
 batch 30, 10 epochs); their code's own defaults differ (SGD, momentum 0.9, weight decay 1e-4,
 batch 32): :meth:`TrainConfig.authors_code`.
@@ -50,6 +63,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import nn
 from torch.utils.data import ConcatDataset, DataLoader, Sampler, Subset
 
@@ -57,7 +71,7 @@ from soundloc.config import ConfigMixin, check_choice, check_int, check_number
 from soundloc.constants import SCHEMES, Scheme
 from soundloc.data.dataset import SkipUnreadable
 from soundloc.data.types import Batch, collate, collate_readable
-from soundloc.losses import AttentionReduction, sample_negatives, scheme_loss
+from soundloc.losses import AttentionReduction, attention_loss, sample_negatives, scheme_loss, unsupervised_loss
 from soundloc.models import LocalizerOutput, ModelConfig, SoundLocalizer, build_model, save_model
 from soundloc.utils import atomic_path, default_device, get_rng_state, progress_bar, seed_everything, set_rng_state
 
@@ -176,6 +190,98 @@ class EpochOrder(Sampler[int]):
         return self.size - self.start
 
 
+class ShardedEpochOrder(EpochOrder):
+    """One rank's share of the global epoch order of :class:`EpochOrder` (data parallelism).
+
+    Every rank draws the same permutation from the same generator (seeded from
+    ``(seed, epoch)`` by :meth:`Trainer.seed_epoch`), cuts it into global batches of
+    ``batch_size`` pairs (the last incomplete one dropped, as the one-process loader does) and
+    takes the ``rank``-th slice of ``batch_size / world_size`` pairs of each: concatenated in
+    rank order, the local batches are the one-process batch. A ``DistributedSampler`` that keeps
+    the trainer's seeded shuffle and resumes mid-epoch; ``start`` counts pairs of the global
+    order (a multiple of ``batch_size``).
+    """
+
+    def __init__(self, size: int, generator: torch.Generator, rank: int, world_size: int, batch_size: int) -> None:
+        super().__init__(size, generator)
+        if batch_size % world_size:
+            raise ValueError(f"batch_size={batch_size} is not divisible by the world size {world_size}")
+        self.rank, self.world_size, self.batch_size = rank, world_size, batch_size
+
+    def __iter__(self) -> Any:
+        order = torch.randperm(self.size, generator=self.generator).tolist()
+        local = self.batch_size // self.world_size
+        for first in range(self.start, self.size - self.batch_size + 1, self.batch_size):
+            yield from order[first + self.rank * local: first + (self.rank + 1) * local]
+
+    def __len__(self) -> int:
+        return (self.size - self.start) // self.batch_size * (self.batch_size // self.world_size)
+
+
+def distributed_world() -> tuple[int, int]:
+    """``(rank, world_size)`` of the initialised default process group, ``(0, 1)`` without one."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def init_distributed() -> tuple[int, int]:
+    """Join the process group that ``torchrun`` describes, when it describes one.
+
+    With ``WORLD_SIZE`` > 1 in the environment (torchrun also sets ``RANK``, ``LOCAL_RANK``,
+    ``MASTER_ADDR`` and ``MASTER_PORT``) and no process group yet, initialise the default one:
+    NCCL with each process on GPU ``LOCAL_RANK`` when CUDA is available, gloo otherwise.
+    Nothing happens in a plain single process.
+
+    Returns:
+        ``(rank, world_size)``, as :func:`distributed_world` gives them afterwards.
+    """
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and dist.is_available() and not dist.is_initialized():
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+            dist.init_process_group("nccl")
+        else:
+            dist.init_process_group("gloo")
+    return distributed_world()
+
+
+class _GatherRows(torch.autograd.Function):
+    """All ranks' rows of a ``[b_r, D]`` tensor, in rank order (``[sum(sizes), D]``; ``sizes``
+    holds every rank's ``b_r``). The gradient of the gathered rows is summed over ranks and each
+    rank keeps its own rows': what every rank's loss contributes to the features it computed
+    (all_gather and all_reduce only, which every backend has)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, sizes: list[int]) -> torch.Tensor:  # type: ignore[override]
+        rank = dist.get_rank()
+        ctx.first, ctx.rows = sum(sizes[:rank]), x.shape[0]
+        padded = x.new_zeros((max(sizes), *x.shape[1:]))
+        padded[: x.shape[0]] = x
+        parts = [torch.empty_like(padded) for _ in sizes]
+        dist.all_gather(parts, padded)
+        return torch.cat([p[:n] for p, n in zip(parts, sizes)])
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad)
+        return grad[ctx.first: ctx.first + ctx.rows], None
+
+
+class _Step(nn.Module):
+    """What ``DistributedDataParallel`` wraps: the model's forward on waveforms, or on cached
+    sound features (:meth:`Trainer.forward`), so both paths go through DDP's hooks."""
+
+    def __init__(self, model: SoundLocalizer) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: torch.Tensor, sound: torch.Tensor, cached: bool) -> LocalizerOutput:
+        if cached:
+            return self.model.localize(self.model.encode_image(image), sound)
+        return self.model(image, sound)
+
+
 def _derived_seed(seed: int, epoch: int, stream: int) -> int:
     """A 63-bit seed for generator ``stream`` at ``epoch`` (independent streams per epoch)."""
     return int(np.random.SeedSequence([seed % 2**63, epoch, stream]).generate_state(2, np.uint64)[0] >> np.uint64(1))
@@ -209,6 +315,9 @@ class Trainer:
             length is the position in the epoch; empty between epochs).
         checkpoint_extra: plain data stored with every checkpoint :meth:`fit` writes (e.g. the
             experiment's config); :func:`read_checkpoint` returns it under ``"extra"``.
+        rank, world_size: this process's place in the process group (``0, 1`` without one).
+        ddp: the ``DistributedDataParallel`` wrapper of :attr:`model` with several processes
+            (:meth:`wrap_distributed`), else ``None``.
     """
 
     def __init__(self, model: SoundLocalizer, config: TrainConfig | None = None) -> None:
@@ -219,10 +328,14 @@ class Trainer:
         if not isinstance(config, TrainConfig):
             raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
         self.config = config
+        self.rank, self.world_size = distributed_world()
         self.device = torch.device(config.device or default_device())
+        if self.world_size > 1 and self.device.type == "cuda" and self.device.index is None:
+            self.device = torch.device("cuda", torch.cuda.current_device())  # LOCAL_RANK's (init_distributed)
         if config.amp and self.device.type != "cuda":
             raise ValueError(f"TrainConfig.amp (mixed precision) needs a CUDA device, got {self.device}")
         self.model = model.to(self.device)
+        self.ddp: nn.Module | None = self.wrap_distributed() if self.world_size > 1 else None
         self.optimizer = self.make_optimizer()
         self.scheduler = self.make_scheduler()
         self.scaler = torch.amp.GradScaler("cuda") if config.amp else None
@@ -233,11 +346,48 @@ class Trainer:
         self.checkpoint_extra: dict[str, Any] = {}
         self._epoch_seconds = 0.0  # time spent in the unfinished epoch before a resume
         self._negative_state: torch.Tensor | None = None  # set by load_state_dict mid-epoch
+        self._rank_sizes: list[int] | None = None  # every rank's pairs in the step being taken
         # Seeded per epoch in fit(); CPU generators so that numbers do not depend on the device.
         self.shuffle_generator = torch.Generator()
         self.negative_generator = torch.Generator()
 
     # -- building blocks -----------------------------------------------------------------------
+    def wrap_distributed(self) -> nn.Module:
+        """The model in ``DistributedDataParallel``, for a world of several processes.
+
+        BatchNorm layers with trainable parameters become ``SyncBatchNorm`` (statistics over
+        the global batch, as one process would compute them); PyTorch synchronises them on CUDA
+        only, so on CPU they are refused: freeze the streams that hold them. Frozen streams keep
+        their fixed statistics. ``find_unused_parameters`` is on only when a trained sound stream
+        has SoundNet's scene head, the one trainable part that no loss uses.
+
+        Returns:
+            The DDP module :meth:`forward` calls in training (:attr:`model` stays the plain
+            model: checkpoints and saved models do not depend on the world size).
+
+        Raises:
+            ValueError: a ``batch_size`` not divisible by the world size, or trainable
+                BatchNorm off CUDA.
+        """
+        c = self.config
+        if c.batch_size % self.world_size:
+            raise ValueError(f"batch_size={c.batch_size} (the global batch) is not divisible by the world size {self.world_size}")
+        trained_bn = [m for m in self.model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+                      and any(p.requires_grad for p in m.parameters(recurse=False))]
+        if trained_bn:
+            if self.device.type != "cuda":
+                raise ValueError(
+                    f"the model has {len(trained_bn)} trainable BatchNorm layers: with several processes they must be "
+                    f"synchronised (SyncBatchNorm, CUDA only) or frozen (ModelConfig.freeze_sound / freeze_visual)"
+                )
+            self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+        # A trained SoundNet carries its scene head (conv8_scenes), which no loss uses: only then
+        # must DDP look for parameters without a gradient.
+        scenes = getattr(getattr(self.model, "sound", None), "conv8_scenes", None)
+        unused = isinstance(scenes, nn.Module) and any(p.requires_grad for p in scenes.parameters())
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return nn.parallel.DistributedDataParallel(_Step(self.model), device_ids=ids, find_unused_parameters=unused)
+
     def make_optimizer(self) -> torch.optim.Optimizer:
         """Adam or SGD over the parameters that require gradients (frozen streams are left out)."""
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -297,11 +447,19 @@ class Trainer:
         """A DataLoader of :class:`~soundloc.data.Batch` (``collate_fn=soundloc.data.collate``),
         shuffled by :attr:`shuffle_generator` through an :class:`EpochOrder` sampler (so that a
         resumed epoch can start mid-way); the last incomplete batch is dropped for training (a
-        batch of 1 has no negative)."""
+        batch of 1 has no negative). With several processes, the shuffled loader serves this
+        rank's share of each global batch (:class:`ShardedEpochOrder`)."""
+        sampler: EpochOrder | None = None
+        batch_size = self.config.batch_size
+        if shuffle and self.world_size > 1:  # this rank's slice of every global batch
+            sampler = ShardedEpochOrder(len(dataset), self.shuffle_generator, self.rank, self.world_size, batch_size)
+            batch_size //= self.world_size
+        elif shuffle:
+            sampler = EpochOrder(len(dataset), self.shuffle_generator)
         return DataLoader(
             dataset,
-            batch_size=self.config.batch_size,
-            sampler=EpochOrder(len(dataset), self.shuffle_generator) if shuffle else None,
+            batch_size=batch_size,
+            sampler=sampler,
             drop_last=drop_last,
             collate_fn=collate_readable if self.config.skip_unreadable else collate,
             num_workers=self.config.num_workers,
@@ -318,11 +476,14 @@ class Trainer:
     def forward(self, batch: Batch) -> LocalizerOutput:
         """The model on a batch (already on the device). A batch carrying the frozen sound
         stream's cached features (``extras["sound_feature"]``, :mod:`soundloc.data.sound_features`)
-        skips the sound network: the attention module gets them in place of its output."""
+        skips the sound network: the attention module gets them in place of its output. In
+        training with several processes the model runs through its DDP wrapper (:attr:`ddp`)."""
         f_s = batch.extras.get("sound_feature")
+        if f_s is not None and not self.model.config.freeze_sound:
+            raise ValueError("cached sound features need a frozen sound stream (ModelConfig.freeze_sound)")
+        if self.ddp is not None and self.model.training:
+            return self.ddp(batch.image, batch.waveform if f_s is None else f_s, f_s is not None)
         if f_s is not None:
-            if not self.model.config.freeze_sound:
-                raise ValueError("cached sound features need a frozen sound stream (ModelConfig.freeze_sound)")
             return self.model.localize(self.model.encode_image(batch.image), f_s)
         return self.model(batch.image, batch.waveform)
 
@@ -337,7 +498,12 @@ class Trainer:
         ``parts`` holds floats: ``loss``, ``l_u`` and ``l_s`` (``None`` for a term the scheme
         does not use, and ``l_s`` also ``None`` when the batch has no annotated pair), ``pairs``
         and ``labelled`` (counts).
+
+        In training with several processes, :meth:`compute_global_loss` takes over: the same
+        objective over the global batch.
         """
+        if self.world_size > 1 and self.model.training:
+            return self.compute_global_loss(batch, out)
         c = self.config
         n_lab = int(batch.has_gt.sum())
         if c.scheme != "unsupervised" and n_lab > 0 and out.logits.shape != batch.gt_attention.shape:
@@ -359,23 +525,91 @@ class Trainer:
         }
         return terms.total, parts
 
+    def compute_global_loss(self, batch: Batch, out: LocalizerOutput) -> tuple[torch.Tensor, dict[str, float]]:
+        """This rank's share of the scheme's objective over the global batch (several processes).
+
+        The sound features f_s of all ranks are gathered in rank order (the one-process batch)
+        and the negatives of the ``W b`` rows are drawn with :attr:`negative_generator`, which
+        every rank seeds alike, exactly as one process draws them (Sec. 3.2: the negative of a
+        pair is the sound of another pair of the batch, now of the global batch); this rank
+        keeps its rows' negatives. Each term is scaled so that its mean over ranks is the global
+        term (L_U and the ``"batch_mean"`` L_S by this rank's share of the global batch, the
+        ``"labelled_mean"`` L_S by its share of the annotated pairs); DDP
+        averages the gradients over ranks and the gathered rows send theirs back to the rank
+        that computed them, so the gradient is the one-process gradient.
+
+        Args:
+            batch: this rank's pairs (``batch_size / W`` of them, unless unreadable pairs were
+                left out), on the device.
+            out: the model's output on them.
+
+        Returns:
+            ``(loss, parts)`` as :meth:`compute_loss`; ``parts`` hold the global batch's values
+            (the same on every rank).
+        """
+        c = self.config
+        size, b = self.world_size, len(batch)
+        sizes = self._rank_sizes if self._rank_sizes is not None else self.gather_sizes(b)
+        n = sum(sizes)  # the global batch (fewer than batch_size when unreadable pairs were left out)
+        n_lab = int(batch.has_gt.sum())
+        if c.scheme != "unsupervised" and n_lab > 0 and out.logits.shape != batch.gt_attention.shape:
+            raise ValueError(
+                f"the dataset's gt_attention grid {tuple(batch.gt_attention.shape[1:])} differs from the "
+                f"model's attention grid {tuple(out.logits.shape[1:])}"
+            )
+        counts = torch.tensor([float(n_lab)], device=out.f_v.device)
+        dist.all_reduce(counts)
+        n_global = int(counts.item())
+        l_u = l_s = None
+        share = b * size / n  # local means -> this rank's share of a global mean (1 when sizes are equal)
+        if c.scheme != "supervised":
+            f_s_all = _GatherRows.apply(out.f_s, sizes)
+            neg = sample_negatives(n, self.negative_generator, device=out.f_s.device)
+            first = sum(sizes[: self.rank])
+            l_u = unsupervised_loss(out.f_v, out.f_s, f_s_all[neg[first: first + b]]) * share
+        if c.scheme != "unsupervised" and n_global > 0:
+            if n_lab > 0:
+                l_s = attention_loss(out.logits, batch.gt_attention, batch.has_gt, reduction=c.attention_reduction)
+                l_s = l_s * (n_lab * size / n_global if c.attention_reduction == "labelled_mean" else share)
+            else:  # no annotated pair here, some elsewhere: a zero that keeps DDP's graph whole
+                l_s = out.logits.sum() * 0.0
+        if c.scheme == "unsupervised" or l_s is None:
+            total = l_u if l_u is not None else out.f_v.new_zeros(())
+        else:
+            total = l_s if l_u is None else l_u + c.lam * l_s
+        terms = [t.detach() if t is not None else out.f_v.new_zeros(()) for t in (total, l_u, l_s)]
+        mean = torch.stack(terms).float()
+        dist.all_reduce(mean)
+        mean = (mean / size).tolist()
+        parts: dict[str, Any] = {
+            "pairs": n, "labelled": n_global, "loss": mean[0],
+            "l_u": None if l_u is None else mean[1], "l_s": None if l_s is None else mean[2],
+        }
+        return total, parts
+
     def train_step(self, batch: Batch) -> dict[str, Any]:
         """Forward, loss, backward, (clip), optimizer step on one batch; returns the loss parts.
 
         A supervised batch without any annotated pair (possible only when a labelled pair's mask
         turned out empty) is skipped: nothing is updated and ``parts["skipped"]`` is True.
+        With several processes the decision is the global batch's, and a step where some rank
+        was left with no readable pair is skipped by all (it would have nothing to run).
         """
-        if len(batch) < (1 if self.config.scheme == "supervised" else 2):  # unreadable pairs left too few
-            return {"pairs": len(batch), "labelled": 0, "l_u": None, "l_s": None, "loss": 0.0, "skipped": True,
-                    "unreadable": [i for i, _ in batch.skipped]}
+        fewest = 1 if self.config.scheme == "supervised" else 2
+        sizes = self.gather_sizes(len(batch)) if self.world_size > 1 else [len(batch)]
+        if sum(sizes) < fewest or min(sizes) == 0:  # unreadable pairs left too few
+            return {"pairs": sum(sizes), "labelled": 0, "l_u": None, "l_s": None, "loss": 0.0, "skipped": True,
+                    "unreadable": self.gather_unreadable(batch)}
+        self._rank_sizes = sizes if self.world_size > 1 else None
         batch = batch.to(self.device, non_blocking=True)
         autocast = torch.autocast("cuda", dtype=torch.float16) if self.scaler else contextlib.nullcontext()
         with autocast:
             out = self.forward(batch)
             loss, parts = self.compute_loss(batch, out)
+        self._rank_sizes = None
         parts["skipped"] = not loss.requires_grad
         if self.config.skip_unreadable:
-            parts["unreadable"] = [i for i, _ in batch.skipped]
+            parts["unreadable"] = self.gather_unreadable(batch)
         if parts["skipped"]:
             return parts
         self.optimizer.zero_grad(set_to_none=True)
@@ -398,6 +632,24 @@ class Trainer:
             self.optimizer.step()
         self.step += 1
         return parts
+
+    def gather_sizes(self, rows: int) -> list[int]:
+        """Every rank's number of pairs in the current step, in rank order (``[rows]`` alone)."""
+        if self.world_size == 1:
+            return [rows]
+        sizes = [torch.zeros(1, dtype=torch.long, device=self.device) for _ in range(self.world_size)]
+        dist.all_gather(sizes, torch.tensor([rows], dtype=torch.long, device=self.device))
+        return [int(t.item()) for t in sizes]
+
+    def gather_unreadable(self, batch: Batch) -> list[str]:
+        """The ids of the pairs the current step left out (``skip_unreadable``), every rank's
+        in rank order, i.e. in the global batch's order."""
+        local = [i for i, _ in batch.skipped]
+        if self.world_size == 1 or not self.config.skip_unreadable:
+            return local
+        every: list[Any] = [None] * self.world_size
+        dist.all_gather_object(every, local)
+        return [i for ids in every for i in ids]
 
     # -- hooks ---------------------------------------------------------------------------------
     def on_step_end(self, batch: Batch, parts: dict[str, Any]) -> None:
@@ -476,7 +728,9 @@ class Trainer:
         ``labelled`` (annotated pairs seen), ``seconds``, ``step`` (each step's ``loss``,
         ``l_u`` and ``l_s``), the ``val_*`` metrics, ``lr`` (the rate the epoch trained
         with) when a scheduler is set, and ``unreadable`` / ``unreadable_ids`` (the pairs left
-        out) with ``skip_unreadable``.
+        out) with ``skip_unreadable``. With several processes every rank trains on its share
+        of each global batch and holds the same history; rank 0 alone shows progress and
+        writes the checkpoint.
         """
         c = self.config
         if train_set is None or len(train_set) == 0:
@@ -493,8 +747,10 @@ class Trainer:
             )
         loader = self.make_loader(data, shuffle=True, drop_last=True)
         self.model.train()
+        show = c.progress and self.rank == 0  # one process reports
+        writes = checkpoint is not None and self.rank == 0
         epochs = range(self.epoch, c.epochs)
-        epoch_bar = progress_bar(epochs, c.progress and len(epochs) > 1, desc=f"{c.scheme}", unit="epoch")
+        epoch_bar = progress_bar(epochs, show and len(epochs) > 1, desc=f"{c.scheme}", unit="epoch")
         for epoch in epoch_bar:
             done = len(self.epoch_steps)  # batches of this epoch done before a resume
             t0 = time.perf_counter() - (self._epoch_seconds if done else 0.0)
@@ -508,7 +764,7 @@ class Trainer:
                 loader.sampler.start = done * c.batch_size
             steps = self.epoch_steps
             lr = self.optimizer.param_groups[0]["lr"]
-            bar = progress_bar(loader, c.progress, desc=f"epoch {epoch + 1}/{c.epochs}", leave=False, unit="batch")
+            bar = progress_bar(loader, show, desc=f"epoch {epoch + 1}/{c.epochs}", leave=False, unit="batch")
             for batch in bar:
                 parts = self.train_step(batch)
                 if not math.isfinite(parts["loss"]):
@@ -517,12 +773,12 @@ class Trainer:
                         f"(batch ids {batch.ids[:4]}...)"
                     )
                 steps.append(parts)
-                if checkpoint is not None and c.checkpoint_every and not parts["skipped"] \
+                if writes and c.checkpoint_every and not parts["skipped"] \
                         and self.step % c.checkpoint_every == 0:
                     self._epoch_seconds = time.perf_counter() - t0
                     save_checkpoint(checkpoint, self)
                 self.on_step_end(batch, parts)
-                if c.progress and len(steps) % c.log_every == 0:
+                if show and len(steps) % c.log_every == 0:
                     recent = [p["loss"] for p in steps[-c.log_every:] if not p["skipped"]]
                     if recent:
                         bar.set_postfix(loss=f"{np.mean(recent):.4f}")
@@ -551,7 +807,7 @@ class Trainer:
                 with warnings.catch_warnings():  # an epoch resumed after its last batch took no step here
                     warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step", category=UserWarning)
                     self.scheduler.step()
-            if checkpoint is not None:
+            if writes:
                 save_checkpoint(checkpoint, self)
         return self.history
 
@@ -744,7 +1000,10 @@ def predict_attention(
 
 __all__ = [
     "EpochOrder",
+    "ShardedEpochOrder",
     "checkpoint_model",
+    "distributed_world",
+    "init_distributed",
     "History",
     "SCHEMES",
     "TrainConfig",

@@ -14,6 +14,9 @@ best.pt (the best model by validation), log.csv and results.json.
   soundloc train --out runs/semi --scheme semi_supervised --labelled 300 --epochs 8
   soundloc train --out runs/flickr --data data/flickr --annotated data/ssl --preset paper --labelled 2500
   soundloc train --resume runs/semi --epochs 12
+
+Several GPUs or machines: the same command under torchrun (one process per GPU; the batch size
+stays the global batch), e.g. ``torchrun --nproc_per_node=4 -m soundloc train --out runs/semi``.
 """
 from __future__ import annotations
 
@@ -121,9 +124,11 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from soundloc.experiments import engine
+    from soundloc.train import init_distributed
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    rank, world_size = init_distributed()  # torchrun: one process per GPU, the same command
     try:
         if args.resume is not None:
             config = engine.open_run(args.resume, epochs=args.epochs, preset=args.preset)
@@ -138,12 +143,18 @@ def run(args: argparse.Namespace) -> int:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         return fail("train", message)
 
-    print(f"{config.train.scheme} on {config.data.source} data ({config.preset} model): "
-          + ", ".join(f"{k} {v}" for k, v in data.sizes.items()))
+    quiet = args.quiet or rank != 0
+    if not quiet:
+        print(f"{config.train.scheme} on {config.data.source} data ({config.preset} model): "
+              + ", ".join(f"{k} {v}" for k, v in data.sizes.items()))
     if args.resume is not None:
-        results = engine.resume_run(out, config, device=args.device, command=_command(), progress=not args.quiet, data=data)
+        results = engine.resume_run(out, config, device=args.device, command=_command(), progress=not quiet, data=data)
     else:
-        results = engine.run_training(config, out, command=_command(), progress=not args.quiet, data=data)
+        results = engine.run_training(config, out, command=_command(), progress=not quiet, data=data)
+    if world_size > 1:
+        torch.distributed.destroy_process_group()
+    if rank != 0:
+        return 0
     test, best = results["test"], results["best"]
     print(f"best epoch {best['epoch']} by {best['select_by']} ({best['score']})")
     print(f"test: cIoU@0.5 {test['ciou_at_0.5']:.3f}  AUC {test['auc']:.3f}  (n = {test['n']})")

@@ -27,6 +27,10 @@ Training pairs that cannot be read (missing, corrupt or silent files) are skippe
 warning and counted in the log; validation and test pairs are all read at the start, and a bad
 one stops the run before it trains. With a frozen sound stream on prepared folders, the sound
 features are computed once and cached (:mod:`soundloc.data.sound_features`).
+
+Under ``torchrun`` (several processes, :func:`soundloc.train.init_distributed`), every process
+builds the same data and model and trains its share of each global batch
+(:class:`~soundloc.train.Trainer`); rank 0 alone writes the run folder.
 """
 from __future__ import annotations
 
@@ -51,7 +55,15 @@ from soundloc.data.sound_features import WithSoundFeatures, ensure_sound_feature
 from soundloc.experiments.provenance import provenance
 from soundloc.metrics import evaluate
 from soundloc.models import ModelConfig, SoundLocalizer, build_model, load_model
-from soundloc.train import Trainer, TrainConfig, predict_attention, read_checkpoint, resume_trainer, save_trained
+from soundloc.train import (
+    Trainer,
+    TrainConfig,
+    distributed_world,
+    predict_attention,
+    read_checkpoint,
+    resume_trainer,
+    save_trained,
+)
 from soundloc.utils import atomic_open, json_safe, read_json, seed_everything, write_json
 
 Preset = Literal["paper", "cpu"]
@@ -373,6 +385,8 @@ class RunTrainer(Trainer):
         return max(vals) if vals else None
 
     def on_epoch_end(self, record: dict[str, Any]) -> None:
+        if self.rank != 0:  # with several processes (torchrun), rank 0 keeps the run folder
+            return
         key = self.run_config.select_by
         best = self.best_so_far()
         if record.get(key) is not None and (best is None or record[key] > best):
@@ -428,7 +442,10 @@ def _val_fn(grid: tuple[int, int], seed: int) -> Any:
 
 
 def _finish(trainer: RunTrainer, data: RunData, command: str | None) -> dict[str, Any]:
-    """Score the best model (else the last) once on the test set and write ``results.json``."""
+    """Score the best model (else the last) once on the test set and write ``results.json``
+    (rank 0 writes it; with several processes every rank waits for rank 0's ``best.pt``)."""
+    if trainer.world_size > 1:
+        torch.distributed.barrier()
     run_dir, config = trainer.run_dir, trainer.run_config
     best_path = run_dir / BEST_MODEL
     model = load_model(best_path) if best_path.is_file() else trainer.model
@@ -448,7 +465,8 @@ def _finish(trainer: RunTrainer, data: RunData, command: str | None) -> dict[str
                      "mean_iou_at_0.5": ev.annotators.mean_success, "mean_auc": ev.annotators.mean_auc}},
         "provenance": provenance(trainer.device, command or ""),
     }
-    write_json(run_dir / RESULTS_FILE, json_safe(results))
+    if trainer.rank == 0:
+        write_json(run_dir / RESULTS_FILE, json_safe(results))
     return results
 
 
@@ -467,7 +485,11 @@ def run_training(config: TrainRunConfig, out: str | os.PathLike[str], command: s
     run_dir = Path(out)
     check_new_run(run_dir)
     data = build_data(config) if data is None else data
-    write_json(run_dir / CONFIG_FILE, config.to_dict())
+    rank, world_size = distributed_world()
+    if world_size > 1:  # every rank has checked the folder before rank 0 writes to it
+        torch.distributed.barrier()
+    if rank == 0:
+        write_json(run_dir / CONFIG_FILE, config.to_dict())
     seed_everything(config.train.seed)
     model = build_model(config.model)
     train_config = dataclasses.replace(config.train, progress=progress)

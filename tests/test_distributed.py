@@ -1,0 +1,181 @@
+"""Data-parallel training (torchrun + DistributedDataParallel) against one process.
+
+Two processes on the CPU (gloo backend, torchrun's environment variables on 127.0.0.1) train a
+tiny model; both must end with the same weights, and those must be, up to float rounding, the
+weights of one process trained on the same global batches with the same negatives (Senocak et
+al., CVPR 2018, Sec. 3.2: each pair's negative is drawn from the whole global batch). The
+2-process checkpoint must also resume in one process as the one-process run continues.
+
+Run as a script, this file is one rank of that world (the test launches it twice).
+"""
+from __future__ import annotations
+
+import math
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from soundloc.data import Sample
+from soundloc.models import ModelConfig, build_model, min_samples_for
+from soundloc.train import EpochOrder, ShardedEpochOrder, TrainConfig, Trainer, read_checkpoint, save_checkpoint
+
+CLIP = min_samples_for("short")
+SIZE = 32
+WORLD = 2
+
+
+def tiny_model(seed: int = 0) -> nn.Module:
+    """test_train's tiny model without BatchNorm: on the CPU, trained BatchNorm cannot be
+    synchronised (SyncBatchNorm needs CUDA), and the point here is the objective."""
+    torch.manual_seed(seed)
+    model = build_model(ModelConfig.cpu(
+        visual_width=4, visual_dim=8, visual_stride=8, sound_width=0.0625, sound_dim=8,
+        sound_hidden=8, visual_hidden=8, image_size=SIZE, clip_samples=CLIP))
+    for module in list(model.modules()):
+        for name, child in list(module.named_children()):
+            if isinstance(child, nn.modules.batchnorm._BatchNorm):
+                setattr(module, name, nn.Identity())
+    return model
+
+
+def pairs(n: int = 16, labelled: frozenset[int] = frozenset({0, 2, 3, 7, 9, 12})) -> list[Sample]:
+    """``n`` pairs of flat colours and pure tones, some with a one-cell ground truth (4x4 grid)."""
+    g = torch.Generator().manual_seed(1)
+    t = torch.arange(CLIP) / 22050
+    out = []
+    for i in range(n):
+        gt = torch.zeros(4, 4)
+        gt[i % 4, (i // 4) % 4] = 1.0
+        out.append(Sample(id=f"s{i}", image=torch.rand(3, 1, 1, generator=g).expand(3, SIZE, SIZE).clone(),
+                          waveform=0.5 * torch.sin(2 * math.pi * 150 * (i + 1) * t),
+                          gt_attention=gt if i in labelled else None))
+    return out
+
+
+class Corrupt(torch.utils.data.Dataset):
+    """:func:`pairs` where pairs 5 and 11 raise as a corrupt file would: with
+    ``skip_unreadable`` some global batches lose a pair, and the ranks' local batches differ
+    (with seed 4 they never leave a rank empty, where several processes skip the step)."""
+
+    def __init__(self) -> None:
+        self.samples = pairs()
+        self.ids = [s.id for s in self.samples]
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int) -> Sample:
+        if i in (5, 11):
+            raise ValueError(f"audio/s{i}.wav: cannot read audio (truncated)")
+        return self.samples[i]
+
+
+def config(epochs: int = 2) -> TrainConfig:
+    # labelled_mean: the annotated pairs are unevenly split between the ranks, the hardest case
+    return TrainConfig(scheme="semi_supervised", attention_reduction="labelled_mean", lam=0.5,
+                       epochs=epochs, batch_size=4, lr=3e-3, progress=False, seed=4, skip_unreadable=True)
+
+
+def worker(out: Path) -> None:
+    """One rank: join the world torchrun's variables describe, train, save weights and history."""
+    from soundloc.train import init_distributed
+    torch.set_num_threads(1)
+    rank, size = init_distributed()
+    assert size == WORLD
+    trainer = Trainer(tiny_model(), config())
+    assert trainer.ddp is not None
+    history = trainer.fit(Corrupt(), checkpoint=out / "last.pt")
+    torch.save({"model": trainer.model.state_dict(), "history": history}, out / f"rank{rank}.pt")
+    torch.distributed.destroy_process_group()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def params(state: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+    return [v.float() for v in state.values()]
+
+
+def test_sharded_order_is_the_one_process_order() -> None:
+    for start in (0, 8):
+        one = EpochOrder(18, torch.Generator().manual_seed(5))
+        one.start = start
+        full = list(one)[: (18 - start) // 4 * 4]
+        shards = []
+        for rank in range(2):
+            s = ShardedEpochOrder(18, torch.Generator().manual_seed(5), rank, 2, 4)
+            s.start = start
+            shards.append(list(s))
+            assert len(s) == len(shards[-1])
+        glued = [i for k in range(len(shards[0]) // 2) for r in range(2) for i in shards[r][2 * k: 2 * k + 2]]
+        assert glued == full
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:skipped pair")
+def test_two_processes_equal_one_process(tmp_path: Path) -> None:
+    env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()), "WORLD_SIZE": str(WORLD),
+           "OMP_NUM_THREADS": "1"}
+    procs = [subprocess.Popen([sys.executable, __file__, str(tmp_path)],
+                              env={**env, "RANK": str(r), "LOCAL_RANK": str(r)},
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for r in range(WORLD)]
+    logs = [p.communicate(timeout=120)[0].decode() for p in procs]
+    assert all(p.returncode == 0 for p in procs), "\n".join(logs)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(WORLD)]
+
+    # (a) both ranks hold the same weights and the same history
+    assert all(torch.equal(a, b) for a, b in zip(params(ranks[0]["model"]), params(ranks[1]["model"])))
+    def timeless(history: list[dict]) -> list[dict]:
+        return [{k: v for k, v in r.items() if k != "seconds"} for r in history]
+
+    assert timeless(ranks[0]["history"]) == timeless(ranks[1]["history"])
+
+    # (b) one process on the same global batches, with the same negatives
+    one = Trainer(tiny_model(), config())
+    history = one.fit(Corrupt())
+    for a, b in zip(params(one.model.state_dict()), params(ranks[0]["model"])):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    for r1, r2 in zip(history, ranks[0]["history"]):
+        assert r1["unreadable_ids"] == r2["unreadable_ids"] and r1["unreadable"] == 2
+        assert (r1["pairs"], r1["labelled"], r1["steps"]) == (r2["pairs"], r2["labelled"], r2["steps"])
+        for key in ("loss", "l_u", "l_s"):
+            assert r2[key] == pytest.approx(r1[key], rel=1e-5)
+            for a, b in zip(r1["step"][key], r2["step"][key], strict=True):  # None: no annotated pair
+                assert (a is None and b is None) or b == pytest.approx(a, rel=1e-5)
+
+    # (c) rank 0's checkpoint resumes in one process as the one-process run continues
+    save_checkpoint(tmp_path / "one.pt", one)
+    resumed = []
+    for path in (tmp_path / "last.pt", tmp_path / "one.pt"):  # resume_trainer, on the BatchNorm-free model
+        trainer = Trainer(tiny_model(seed=9), config(epochs=3))
+        trainer.load_state_dict(read_checkpoint(path))
+        trainer.fit(Corrupt())
+        resumed.append(trainer)
+    assert resumed[0].epoch == 3 and len(resumed[0].history) == 3
+    for a, b in zip(params(resumed[0].model.state_dict()), params(resumed[1].model.state_dict())):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_trainable_batchnorm_is_refused_on_cpu_with_several_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    import soundloc.train as train_module
+    monkeypatch.setattr(train_module, "distributed_world", lambda: (0, 2))
+    model = build_model(ModelConfig.cpu(visual_width=4, visual_dim=8, visual_stride=8, sound_width=0.0625,
+                                        sound_dim=8, sound_hidden=8, visual_hidden=8, image_size=SIZE,
+                                        clip_samples=CLIP))
+    with pytest.raises(ValueError, match="BatchNorm"):
+        Trainer(model, TrainConfig(batch_size=4, progress=False, device="cpu"))
+    with pytest.raises(ValueError, match="divisible"):
+        Trainer(tiny_model(), TrainConfig(batch_size=5, progress=False, device="cpu"))
+
+
+if __name__ == "__main__":
+    worker(Path(sys.argv[1]))
