@@ -4,7 +4,9 @@ Two processes on the CPU (gloo backend, torchrun's environment variables on 127.
 tiny model; both must end with the same weights, and those must be, up to float rounding, the
 weights of one process trained on the same global batches with the same negatives (Senocak et
 al., CVPR 2018, Sec. 3.2: each pair's negative is drawn from the whole global batch). The
-2-process checkpoint must also resume in one process as the one-process run continues.
+semi-supervised run also leaves unreadable pairs out (unequal local batches); a supervised run
+on cached sound features takes the other path through DDP. The 2-process checkpoint must also
+resume in one process as the one-process run continues.
 
 Run as a script, this file is one rank of that world (the test launches it twice).
 """
@@ -82,6 +84,28 @@ def config(epochs: int = 2) -> TrainConfig:
                        epochs=epochs, batch_size=4, lr=3e-3, progress=False, seed=4, skip_unreadable=True)
 
 
+def frozen_model() -> nn.Module:
+    """The tiny model with both streams frozen (their BatchNorm too), for cached sound features."""
+    torch.manual_seed(0)
+    return build_model(ModelConfig.cpu(
+        visual_width=4, visual_dim=8, visual_stride=8, sound_width=0.0625, sound_dim=8, sound_hidden=8,
+        visual_hidden=8, image_size=SIZE, clip_samples=CLIP, freeze_sound=True, freeze_visual=True))
+
+
+def cached_pairs() -> list[Sample]:
+    """:func:`pairs` carrying cached sound features (``extras["sound_feature"]``)."""
+    g = torch.Generator().manual_seed(2)
+    out = pairs()
+    for s in out:
+        s.extras["sound_feature"] = torch.randn(8, generator=g)
+    return out
+
+
+def supervised_config() -> TrainConfig:
+    # L_S alone leaves the layers that make f_v without gradient (DDP must find them unused)
+    return TrainConfig(scheme="supervised", epochs=2, batch_size=4, lr=3e-3, weight_decay=0.1, progress=False, seed=4)
+
+
 def worker(out: Path) -> None:
     """One rank: join the world torchrun's variables describe, train, save weights and history."""
     from soundloc.train import init_distributed
@@ -92,6 +116,9 @@ def worker(out: Path) -> None:
     assert trainer.ddp is not None
     history = trainer.fit(Corrupt(), checkpoint=out / "last.pt")
     torch.save({"model": trainer.model.state_dict(), "history": history}, out / f"rank{rank}.pt")
+    cached = Trainer(frozen_model(), supervised_config())
+    cached.fit(cached_pairs())
+    torch.save(cached.model.state_dict(), out / f"cached{rank}.pt")
     torch.distributed.destroy_process_group()
 
 
@@ -151,6 +178,14 @@ def test_two_processes_equal_one_process(tmp_path: Path) -> None:
             assert r2[key] == pytest.approx(r1[key], rel=1e-5)
             for a, b in zip(r1["step"][key], r2["step"][key], strict=True):  # None: no annotated pair
                 assert (a is None and b is None) or b == pytest.approx(a, rel=1e-5)
+
+    # the supervised scheme on cached sound features, the other path through DDP
+    cached = [torch.load(tmp_path / f"cached{r}.pt", weights_only=True) for r in range(WORLD)]
+    assert all(torch.equal(a, b) for a, b in zip(params(cached[0]), params(cached[1])))
+    reference = Trainer(frozen_model(), supervised_config())
+    reference.fit(cached_pairs())
+    for a, b in zip(params(reference.model.state_dict()), params(cached[0])):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
     # (c) rank 0's checkpoint resumes in one process as the one-process run continues
     save_checkpoint(tmp_path / "one.pt", one)

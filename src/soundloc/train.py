@@ -270,16 +270,20 @@ class _GatherRows(torch.autograd.Function):
 
 class _Step(nn.Module):
     """What ``DistributedDataParallel`` wraps: the model's forward on waveforms, or on cached
-    sound features (:meth:`Trainer.forward`), so both paths go through DDP's hooks."""
+    sound features (:meth:`Trainer.forward`), so both paths go through DDP's hooks. Without L_U
+    (the supervised scheme) f_v comes out detached: DDP looks for unused parameters from the
+    outputs, and the layers that make f_v get no gradient there."""
 
     def __init__(self, model: SoundLocalizer) -> None:
         super().__init__()
         self.model = model
 
-    def forward(self, image: torch.Tensor, sound: torch.Tensor, cached: bool) -> LocalizerOutput:
+    def forward(self, image: torch.Tensor, sound: torch.Tensor, cached: bool, f_v: bool) -> LocalizerOutput:
         if cached:
-            return self.model.localize(self.model.encode_image(image), sound)
-        return self.model(image, sound)
+            out = self.model.localize(self.model.encode_image(image), sound)
+        else:
+            out = self.model(image, sound)
+        return out if f_v else dataclasses.replace(out, f_v=out.f_v.detach())
 
 
 def _derived_seed(seed: int, epoch: int, stream: int) -> int:
@@ -358,8 +362,9 @@ class Trainer:
         BatchNorm layers with trainable parameters become ``SyncBatchNorm`` (statistics over
         the global batch, as one process would compute them); PyTorch synchronises them on CUDA
         only, so on CPU they are refused: freeze the streams that hold them. Frozen streams keep
-        their fixed statistics. ``find_unused_parameters`` is on only when a trained sound stream
-        has SoundNet's scene head, the one trainable part that no loss uses.
+        their fixed statistics. ``find_unused_parameters`` is on only where some trainable
+        parameters take no part in the loss: a trained sound stream's SoundNet scene head, and
+        the layers that make f_v in the supervised scheme (L_S alone).
 
         Returns:
             The DDP module :meth:`forward` calls in training (:attr:`model` stays the plain
@@ -381,10 +386,11 @@ class Trainer:
                     f"synchronised (SyncBatchNorm, CUDA only) or frozen (ModelConfig.freeze_sound / freeze_visual)"
                 )
             self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
-        # A trained SoundNet carries its scene head (conv8_scenes), which no loss uses: only then
-        # must DDP look for parameters without a gradient.
+        # Parameters without a gradient: a trained SoundNet's scene head (conv8_scenes), which no
+        # loss uses, and, with L_S alone, the layers that make f_v. Only then must DDP look for them.
         scenes = getattr(getattr(self.model, "sound", None), "conv8_scenes", None)
-        unused = isinstance(scenes, nn.Module) and any(p.requires_grad for p in scenes.parameters())
+        unused = c.scheme == "supervised" or (
+            isinstance(scenes, nn.Module) and any(p.requires_grad for p in scenes.parameters()))
         ids = [self.device.index] if self.device.type == "cuda" else None
         return nn.parallel.DistributedDataParallel(_Step(self.model), device_ids=ids, find_unused_parameters=unused)
 
@@ -482,7 +488,8 @@ class Trainer:
         if f_s is not None and not self.model.config.freeze_sound:
             raise ValueError("cached sound features need a frozen sound stream (ModelConfig.freeze_sound)")
         if self.ddp is not None and self.model.training:
-            return self.ddp(batch.image, batch.waveform if f_s is None else f_s, f_s is not None)
+            return self.ddp(batch.image, batch.waveform if f_s is None else f_s, f_s is not None,
+                            self.config.scheme != "supervised")
         if f_s is not None:
             return self.model.localize(self.model.encode_image(batch.image), f_s)
         return self.model(batch.image, batch.waveform)
