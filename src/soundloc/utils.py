@@ -6,6 +6,7 @@ import json
 import math
 import os
 import random
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -176,7 +177,7 @@ def committed_path(relative: str, fetch: bool | None = None) -> Path:
     if root is not None and (root / relative).exists():
         return root / relative
     if fetch is None:
-        fetch = "google.colab" in __import__("sys").modules
+        fetch = "google.colab" in sys.modules
     if not fetch:
         raise FileNotFoundError(f"{relative}: committed results not found; run from a clone of "
                                 f"{REPOSITORY_URL} or call committed_path({relative!r}, fetch=True)")
