@@ -52,7 +52,7 @@ def test_pigeon_chapter_from_the_repository_root_finds_the_committed_runs(tmp_pa
     out = tmp_path / "out.ipynb"
     env = {**os.environ, "SOUNDLOC_QUICK": "1", "OMP_NUM_THREADS": "1"}
     before = {p.name for p in ROOT.iterdir()}
-    subprocess.run([sys.executable, "-m", "papermill", "chapters/02_pigeon_superstition.ipynb", str(out),
+    subprocess.run([sys.executable, "-m", "papermill", "chapters/07_pigeon_superstition.ipynb", str(out),
                     "-p", "seed", "0", "--no-progress-bar"], cwd=ROOT, env=env, check=True,
                    capture_output=True, timeout=600)
     text = "".join("".join(o.get("text", "")) for c in json.loads(out.read_text())["cells"]
