@@ -61,6 +61,10 @@ def test_config_round_trips_and_validates() -> None:
         PigeonConfig.at_scale("tiny", n_labelled=10**6)
     with pytest.raises(ValueError, match="context_p"):
         PigeonConfig.at_scale("tiny", world={"context_p": 2.0})
+    with pytest.raises(ValueError, match="PretrainConfig.world.*context_p"):  # checked before any world is drawn
+        PigeonConfig.at_scale("tiny", pretraining={"world": {"context_p": -0.1}})
+    with pytest.raises(ValueError, match="colour"):
+        PigeonConfig.at_scale("tiny", pretraining={"world": {"colour": 1}})
     with pytest.raises(ValueError, match="optimizer"):
         PigeonConfig.at_scale("tiny", optimizer="lbfgs")
     with pytest.raises(ValueError, match="sized for"):
@@ -361,7 +365,8 @@ def test_pigeon_command_visual_stream_options(tmp_path, monkeypatch, capsys: pyt
 @pytest.mark.parametrize("argv, words", [
     (["pigeon", "--seed", "-1"], ["--seed", "-1"]),
     (["pigeon", "--n-train", "8"], ["--n-train: given", "--n-labelled: the tiny scale default", "48"]),
-    (["pigeon", "--context-p", "1.5"], ["context_p", "1.5"]),
+    (["pigeon", "--context-p", "1.5"], ["--context-p", "1.5"]),
+    (["pigeon", "--pretrain-context-p", "-0.1"], ["--pretrain-context-p", "-0.1"]),
     (["pigeon", "--temperature", "0"], ["temperature", "--temperature: given"]),
 ])
 def test_pigeon_command_user_errors_are_one_line(argv, words, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -82,6 +82,10 @@ class PretrainConfig(ConfigMixin):
         check_number(self, "lr", low_open=True)
         if not isinstance(self.world, dict):
             raise TypeError(f"PretrainConfig.world must be a dict of WorldConfig fields, got {type(self.world).__name__}")
+        try:  # the overrides' names and values, checked now rather than after the world is drawn
+            WorldConfig.from_dict({**WorldConfig().to_dict(), **_IMAGE_ONLY, **self.world})
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"PretrainConfig.world {self.world!r}: {exc}") from None
 
     def world_config(self, base: WorldConfig) -> WorldConfig:
         """The pretraining world: ``base`` with images only (no off-screen or ambient scenes,

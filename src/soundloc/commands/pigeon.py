@@ -67,6 +67,10 @@ def build_config(args: argparse.Namespace) -> Any:
 
     if args.from_scratch and (args.pretrain_context_p is not None or args.fine_tune_visual):
         raise UsageError("--from-scratch excludes --pretrain-context-p and --fine-tune-visual")
+    for option in ("context_p", "pretrain_context_p"):
+        value = getattr(args, option)
+        if value is not None and not 0.0 <= value <= 1.0:
+            raise UsageError(f"--{option.replace('_', '-')} must be a probability in [0, 1], got {value:g}")
     fields = {
         "epochs": args.epochs, "n_train": args.n_train, "n_labelled": args.n_labelled, "n_test": args.n_test,
         "batch_size": args.batch_size, "lr": args.lr, "device": args.device, "threads": args.threads,
