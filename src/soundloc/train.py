@@ -65,6 +65,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.profiler import record_function
 from torch.utils.data import ConcatDataset, DataLoader, Sampler, Subset
 
 from soundloc.config import ConfigMixin, check_choice, check_int, check_number
@@ -77,8 +78,10 @@ from soundloc.utils import atomic_path, default_device, get_rng_state, progress_
 
 Optimizer = Literal["adam", "sgd"]
 Scheduler = Literal["cosine", "step"]
+AmpDtype = Literal["float16", "bfloat16"]
 
 History = list[dict[str, Any]]
+_TERMS = ("loss", "l_u", "l_s", "grad_norm")  # a step's values that may wait on the device
 ValFn = Callable[[SoundLocalizer, Any], dict[str, float]]
 
 
@@ -115,6 +118,29 @@ class TrainConfig(ConfigMixin):
             corrupt file, silent audio), each reported by a warning naming it and counted in the
             epoch's record (``unreadable``), instead of stopping the run
             (:class:`~soundloc.data.SkipUnreadable`).
+
+    Speed settings (GPU training of the paper's frozen setup; each off by default, so that CPU
+    training gives the numbers it always gave; ``benchmarks/bench_train.py`` measures them):
+
+    Attributes:
+        amp_dtype: the autocast type of ``amp``: ``"float16"`` (with a gradient scaler) or
+            ``"bfloat16"`` (float32's exponent range: no scaler needed).
+        channels_last: the model's 4-D weights and the image batches in channels-last memory
+            order (NHWC), the layout of tensor-core convolutions.
+        cudnn_benchmark: let cuDNN time its convolution algorithms on the first batches of each
+            shape and keep the fastest (``torch.backends.cudnn.benchmark``; CUDA only).
+        compile: ``torch.compile`` the model's streams and localization module in place
+            (``nn.Module.compile``: the state dict keeps its keys, checkpoints are unchanged).
+        sync_every: bring the steps' loss terms from the device to the host every this many
+            steps (1: every step, as always). Between two, the terms stay device tensors in the
+            steps' records, so the host never waits for the device; the non-finite loss check
+            and ``on_step_end``'s ``parts`` see them at the next sync (the history is the same).
+        persistent_workers: keep the DataLoader's worker processes alive across epochs (with
+            ``num_workers`` > 0). Each worker holds its own copy of the dataset, which the
+            trainer's ``set_epoch`` calls would not reach: the sampler then sends the epoch with
+            every index, so the per-epoch draws (annotators, random crops) are those of
+            fresh workers.
+        prefetch_factor: batches each worker loads ahead (``None``: DataLoader's default, 2).
     """
 
     scheme: Scheme = "unsupervised"
@@ -138,14 +164,21 @@ class TrainConfig(ConfigMixin):
     amp: bool = False
     checkpoint_every: int | None = None
     skip_unreadable: bool = False
+    amp_dtype: AmpDtype = "float16"
+    channels_last: bool = False
+    cudnn_benchmark: bool = False
+    compile: bool = False
+    sync_every: int = 1
+    persistent_workers: bool = False
+    prefetch_factor: int | None = None
 
     def __post_init__(self) -> None:
-        check_choice(self, "scheme", "optimizer", "attention_reduction", "scheduler")
+        check_choice(self, "scheme", "optimizer", "attention_reduction", "scheduler", "amp_dtype")
         check_int(self, "epochs", "seed", "num_workers", low=0)
-        check_int(self, "batch_size", "log_every", "scheduler_step")
-        check_int(self, "checkpoint_every", optional=True)
+        check_int(self, "batch_size", "log_every", "scheduler_step", "sync_every")
+        check_int(self, "checkpoint_every", "prefetch_factor", optional=True)
         check_number(self, "scheduler_gamma", low_open=True, high=1.0)
-        for name in ("amp", "skip_unreadable"):
+        for name in ("amp", "skip_unreadable", "channels_last", "cudnn_benchmark", "compile", "persistent_workers"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"TrainConfig.{name} must be a bool, got {getattr(self, name)!r}")
         if self.scheme != "supervised" and self.batch_size < 2:
@@ -181,8 +214,15 @@ class EpochOrder(Sampler[int]):
         self.size = size
         self.generator = generator
         self.start = 0
+        self.epoch = 0
+        self.tag_epoch = False  # yield (epoch, index) pairs for EpochTagged (persistent workers)
 
     def __iter__(self) -> Any:
+        for index in self.indices():
+            yield (self.epoch, index) if self.tag_epoch else index
+
+    def indices(self) -> Any:
+        """The epoch's dataset indices, in order (from ``start`` on)."""
         order = torch.randperm(self.size, generator=self.generator).tolist()
         yield from order[self.start:]
 
@@ -208,7 +248,7 @@ class ShardedEpochOrder(EpochOrder):
             raise ValueError(f"batch_size={batch_size} is not divisible by the world size {world_size}")
         self.rank, self.world_size, self.batch_size = rank, world_size, batch_size
 
-    def __iter__(self) -> Any:
+    def indices(self) -> Any:
         order = torch.randperm(self.size, generator=self.generator).tolist()
         local = self.batch_size // self.world_size
         for first in range(self.start, self.size - self.batch_size + 1, self.batch_size):
@@ -216,6 +256,34 @@ class ShardedEpochOrder(EpochOrder):
 
     def __len__(self) -> int:
         return (self.size - self.start) // self.batch_size * (self.batch_size // self.world_size)
+
+
+class EpochTagged(torch.utils.data.Dataset):
+    """``dataset`` indexed by ``(epoch, index)``: the epoch travels with each index.
+
+    A persistent DataLoader worker keeps the copy of the dataset it was started with, so the
+    ``set_epoch(epoch)`` that :meth:`Trainer.fit` calls on the main process's dataset does not
+    reach it. This wrapper calls ``set_epoch`` on the worker's own copy of ``target`` (the
+    dataset that has the method, possibly inside ``dataset``: a ``Subset``, a
+    :class:`~soundloc.data.SkipUnreadable`) whenever the epoch of an index changes, so the
+    samples are those a fresh worker would give.
+    """
+
+    def __init__(self, dataset: Any, target: Any) -> None:
+        self.dataset = dataset
+        self.target = target  # pickled with dataset: a worker's target is its dataset's own
+        self.epoch: int | None = None
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]) -> Any:
+        epoch, index = key
+        if epoch != self.epoch:
+            if hasattr(self.target, "set_epoch"):
+                self.target.set_epoch(epoch)
+            self.epoch = epoch
+        return self.dataset[index]
 
 
 def distributed_world() -> tuple[int, int]:
@@ -339,10 +407,11 @@ class Trainer:
         if config.amp and self.device.type != "cuda":
             raise ValueError(f"TrainConfig.amp (mixed precision) needs a CUDA device, got {self.device}")
         self.model = model.to(self.device)
+        self.apply_speed_settings()
         self.ddp: nn.Module | None = self.wrap_distributed() if self.world_size > 1 else None
         self.optimizer = self.make_optimizer()
         self.scheduler = self.make_scheduler()
-        self.scaler = torch.amp.GradScaler("cuda") if config.amp else None
+        self.scaler = torch.amp.GradScaler("cuda") if config.amp and config.amp_dtype == "float16" else None
         self.epoch = 0
         self.step = 0
         self.history: History = []
@@ -351,11 +420,31 @@ class Trainer:
         self._epoch_seconds = 0.0  # time spent in the unfinished epoch before a resume
         self._negative_state: torch.Tensor | None = None  # set by load_state_dict mid-epoch
         self._rank_sizes: list[int] | None = None  # every rank's pairs in the step being taken
+        self._host_labelled: int | None = None  # the step's annotated pairs, counted on the host
+        self._defer_parts = False  # compute_loss keeps the loss terms on the device (sync_every > 1)
+        self._pending_ids: dict[int, list[str]] = {}  # steps not yet synced -> their first batch ids
         # Seeded per epoch in fit(); CPU generators so that numbers do not depend on the device.
         self.shuffle_generator = torch.Generator()
         self.negative_generator = torch.Generator()
 
     # -- building blocks -----------------------------------------------------------------------
+    def apply_speed_settings(self) -> None:
+        """The speed settings of the config that act on the model and the backend:
+        ``cudnn_benchmark`` (CUDA only), ``channels_last`` (the model's 4-D weights) and
+        ``compile`` (each stream and the localization module compiled in place, so that the
+        state dict and the checkpoints keep their keys). Numbers change only by float rounding
+        (channels-last and compiled kernels sum in other orders)."""
+        c = self.config
+        if c.cudnn_benchmark and self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+        if c.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        if c.compile:
+            for name in ("visual", "sound", "attention"):
+                part = getattr(self.model, name, None)
+                if isinstance(part, nn.Module):
+                    part.compile()
+
     def wrap_distributed(self) -> nn.Module:
         """The model in ``DistributedDataParallel``, for a world of several processes.
 
@@ -449,28 +538,45 @@ class Trainer:
             raise ValueError("the supervised scheme needs labelled pairs, but the training set has none")
         return Subset(dataset, idx)
 
-    def make_loader(self, dataset: Any, shuffle: bool = True, drop_last: bool = True) -> DataLoader:
+    def make_loader(self, dataset: Any, shuffle: bool = True, drop_last: bool = True,
+                    epoch_target: Any = None) -> DataLoader:
         """A DataLoader of :class:`~soundloc.data.Batch` (``collate_fn=soundloc.data.collate``),
         shuffled by :attr:`shuffle_generator` through an :class:`EpochOrder` sampler (so that a
         resumed epoch can start mid-way); the last incomplete batch is dropped for training (a
         batch of 1 has no negative). With several processes, the shuffled loader serves this
-        rank's share of each global batch (:class:`ShardedEpochOrder`)."""
+        rank's share of each global batch (:class:`ShardedEpochOrder`).
+
+        Batches go to pinned memory on CUDA (``non_blocking`` copies). With
+        ``config.persistent_workers`` (and workers), the shuffled loader keeps its workers
+        across epochs and sends the epoch with each index to ``epoch_target`` (default
+        ``dataset``; :class:`EpochTagged`)."""
+        c = self.config
         sampler: EpochOrder | None = None
-        batch_size = self.config.batch_size
+        batch_size = c.batch_size
         if shuffle and self.world_size > 1:  # this rank's slice of every global batch
             sampler = ShardedEpochOrder(len(dataset), self.shuffle_generator, self.rank, self.world_size, batch_size)
             batch_size //= self.world_size
         elif shuffle:
             sampler = EpochOrder(len(dataset), self.shuffle_generator)
+        persistent = c.persistent_workers and c.num_workers > 0 and sampler is not None
+        if persistent:
+            assert sampler is not None
+            sampler.tag_epoch = True
+            dataset = EpochTagged(dataset, dataset if epoch_target is None else epoch_target)
+        extra: dict[str, Any] = {}
+        if c.num_workers > 0 and c.prefetch_factor is not None:
+            extra["prefetch_factor"] = c.prefetch_factor
         return DataLoader(
             dataset,
             batch_size=batch_size,
             sampler=sampler,
             drop_last=drop_last,
-            collate_fn=collate_readable if self.config.skip_unreadable else collate,
-            num_workers=self.config.num_workers,
+            collate_fn=collate_readable if c.skip_unreadable else collate,
+            num_workers=c.num_workers,
             generator=self.shuffle_generator if shuffle else None,
             pin_memory=self.device.type == "cuda",
+            persistent_workers=persistent,
+            **extra,
         )
 
     def seed_epoch(self, epoch: int) -> None:
@@ -479,6 +585,27 @@ class Trainer:
         self.negative_generator.manual_seed(_derived_seed(self.config.seed, epoch, 1))
 
     # -- one step ------------------------------------------------------------------------------
+    def prepare_batch(self, batch: Batch) -> Batch:
+        """The batch on the device, ready for the model: frames packed as uint8
+        (:class:`~soundloc.data.PackedDataset` with ``uint8_frames``) become floats in [0, 1]
+        there (a quarter of the bytes to pin and copy; ``u8 / 255`` as the dataset computes it,
+        so the same numbers), and images go channels-last with ``config.channels_last``."""
+        batch = batch.to(self.device, non_blocking=True)
+        image = batch.image
+        if image.dtype == torch.uint8:
+            image = image.float().div_(255.0)
+        if self.config.channels_last and image.dim() == 4:
+            image = image.contiguous(memory_format=torch.channels_last)
+        batch.image = image
+        return batch
+
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        """The mixed-precision context of a step: CUDA autocast to ``config.amp_dtype`` with
+        ``config.amp``, else nothing."""
+        if not self.config.amp:
+            return contextlib.nullcontext()
+        return torch.autocast("cuda", dtype=torch.bfloat16 if self.config.amp_dtype == "bfloat16" else torch.float16)
+
     def forward(self, batch: Batch) -> LocalizerOutput:
         """The model on a batch (already on the device). A batch carrying the frozen sound
         stream's cached features (``extras["sound_feature"]``, :mod:`soundloc.data.sound_features`)
@@ -512,7 +639,7 @@ class Trainer:
         if self.world_size > 1 and self.model.training:
             return self.compute_global_loss(batch, out)
         c = self.config
-        n_lab = int(batch.has_gt.sum())
+        n_lab = self._host_labelled if self._host_labelled is not None else int(batch.has_gt.sum())
         if c.scheme != "unsupervised" and n_lab > 0 and out.logits.shape != batch.gt_attention.shape:
             raise ValueError(
                 f"the dataset's gt_attention grid {tuple(batch.gt_attention.shape[1:])} differs from the "
@@ -524,13 +651,19 @@ class Trainer:
             neg = sample_negatives(len(batch), self.negative_generator, device=out.f_s.device)
         terms = scheme_loss(c.scheme, out.f_v, out.f_s, neg, out.logits, batch.gt_attention, batch.has_gt,
                             lam=c.lam, attention_reduction=c.attention_reduction)
+        value = self._term_value
         parts: dict[str, Any] = {
             "pairs": len(batch), "labelled": n_lab,
-            "l_u": None if terms.l_u is None else float(terms.l_u.detach()),
-            "l_s": None if terms.l_s is None else float(terms.l_s.detach()),
-            "loss": float(terms.total.detach()),
+            "l_u": None if terms.l_u is None else value(terms.l_u),
+            "l_s": None if terms.l_s is None else value(terms.l_s),
+            "loss": value(terms.total),
         }
         return terms.total, parts
+
+    def _term_value(self, term: torch.Tensor) -> float | torch.Tensor:
+        """A loss term for the step's record: a float, or the detached device tensor while a
+        training step defers the host sync (``config.sync_every`` > 1; see :meth:`sync_steps`)."""
+        return term.detach() if self._defer_parts else float(term.detach())
 
     def compute_global_loss(self, batch: Batch, out: LocalizerOutput) -> tuple[torch.Tensor, dict[str, float]]:
         """This rank's share of the scheme's objective over the global batch (several processes).
@@ -608,37 +741,61 @@ class Trainer:
             return {"pairs": sum(sizes), "labelled": 0, "l_u": None, "l_s": None, "loss": 0.0, "skipped": True,
                     "unreadable": self.gather_unreadable(batch)}
         self._rank_sizes = sizes if self.world_size > 1 else None
-        batch = batch.to(self.device, non_blocking=True)
-        autocast = torch.autocast("cuda", dtype=torch.float16) if self.scaler else contextlib.nullcontext()
-        with autocast:
-            out = self.forward(batch)
-            loss, parts = self.compute_loss(batch, out)
-        self._rank_sizes = None
+        self._host_labelled = int(batch.has_gt.sum()) if batch.has_gt.device.type == "cpu" else None
+        batch = self.prepare_batch(batch)
+        self._defer_parts = self.config.sync_every > 1 and self.world_size == 1
+        try:
+            with record_function("soundloc.forward"), self.autocast():
+                out = self.forward(batch)
+                loss, parts = self.compute_loss(batch, out)
+        finally:
+            self._rank_sizes = self._host_labelled = None
+            self._defer_parts = False
         parts["skipped"] = not loss.requires_grad
         if self.config.skip_unreadable:
             parts["unreadable"] = self.gather_unreadable(batch)
         if parts["skipped"]:
             return parts
-        self.optimizer.zero_grad(set_to_none=True)
-        if self.scaler is not None:
-            self.scaler.scale(loss).backward()
+        with record_function("soundloc.backward"):
+            self.optimizer.zero_grad(set_to_none=True)
+            if self.scaler is not None:
+                self.scaler.scale(loss).backward()
+                if self.config.grad_clip is not None:
+                    self.scaler.unscale_(self.optimizer)
+            else:
+                loss.backward()
+        with record_function("soundloc.optimizer"):
             if self.config.grad_clip is not None:
-                self.scaler.unscale_(self.optimizer)
-        else:
-            loss.backward()
-        if self.config.grad_clip is not None:
-            parts["grad_norm"] = float(
-                torch.nn.utils.clip_grad_norm_(
+                norm = torch.nn.utils.clip_grad_norm_(
                     [p for g in self.optimizer.param_groups for p in g["params"]], self.config.grad_clip
                 )
-            )
-        if self.scaler is not None:
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        else:
-            self.optimizer.step()
+                parts["grad_norm"] = norm.detach() if isinstance(parts["loss"], torch.Tensor) else float(norm)
+            if self.scaler is not None:
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+            else:
+                self.optimizer.step()
         self.step += 1
         return parts
+
+    def sync_steps(self, steps: list[dict[str, Any]]) -> None:
+        """Bring the loss terms that steps left on the device (``config.sync_every`` > 1) to
+        the host, in place, with one transfer; a non-finite loss among them raises
+        ``FloatingPointError`` naming its step, as the per-step check would have.
+
+        The floats are those the per-step path gives (``float`` of the same tensors)."""
+        where = [(k, key) for k, p in enumerate(steps) for key in _TERMS if isinstance(p.get(key), torch.Tensor)]
+        if not where:
+            return
+        values = torch.stack([steps[k][key].float().reshape(()) for k, key in where]).cpu().tolist()
+        for (k, key), v in zip(where, values):
+            steps[k][key] = v
+        for k in sorted({k for k, _ in where}):
+            ids = self._pending_ids.pop(k, [])
+            loss = steps[k]["loss"]
+            if not steps[k].get("skipped") and not math.isfinite(loss):
+                raise FloatingPointError(
+                    f"loss became {loss} at epoch {self.epoch + 1}, step {k + 1} (batch ids {ids}...)")
 
     def gather_sizes(self, rows: int) -> list[int]:
         """Every rank's number of pairs in the current step, in rank order (``[rows]`` alone)."""
@@ -687,7 +844,7 @@ class Trainer:
             for batch in self.make_loader(data, shuffle=False, drop_last=False):
                 if needs_negative and len(batch) < 2:
                     continue
-                batch = batch.to(self.device)
+                batch = self.prepare_batch(batch)
                 _, parts = self.compute_loss(batch, self.forward(batch))
                 for key, weight in (("loss", parts["pairs"]), ("l_u", parts["pairs"]), ("l_s", parts["labelled"])):
                     if parts[key] is not None:
@@ -752,7 +909,8 @@ class Trainer:
             raise ValueError(
                 f"the training set has {len(data)} {what}, fewer than batch_size={c.batch_size}: no full batch"
             )
-        loader = self.make_loader(data, shuffle=True, drop_last=True)
+        loader = self.make_loader(data, shuffle=True, drop_last=True, epoch_target=train_set)
+        self._first_fit_epoch = self.epoch  # the first epoch this call runs (see persistent workers)
         self.model.train()
         show = c.progress and self.rank == 0  # one process reports
         writes = checkpoint is not None and self.rank == 0
@@ -769,19 +927,30 @@ class Trainer:
             self._negative_state = None
             if isinstance(loader.sampler, EpochOrder):
                 loader.sampler.start = done * c.batch_size
+                loader.sampler.epoch = epoch
+            if loader.persistent_workers and epoch > self._first_fit_epoch:
+                # A fresh loader iterator draws its workers' base seed from the shuffling
+                # generator before the epoch's permutation; a persistent one draws it once.
+                # Draw it here too, so that every epoch's order is that of fresh workers.
+                torch.empty((), dtype=torch.int64).random_(generator=self.shuffle_generator)
             steps = self.epoch_steps
             lr = self.optimizer.param_groups[0]["lr"]
             bar = progress_bar(loader, show, desc=f"epoch {epoch + 1}/{c.epochs}", leave=False, unit="batch")
             for batch in bar:
                 parts = self.train_step(batch)
-                if not math.isfinite(parts["loss"]):
+                if isinstance(parts["loss"], torch.Tensor):  # synced later (config.sync_every)
+                    self._pending_ids[len(steps)] = batch.ids[:4]
+                elif not math.isfinite(parts["loss"]):
                     raise FloatingPointError(
                         f"loss became {parts['loss']} at epoch {epoch + 1}, step {len(steps) + 1} "
                         f"(batch ids {batch.ids[:4]}...)"
                     )
                 steps.append(parts)
-                if writes and c.checkpoint_every and not parts["skipped"] \
-                        and self.step % c.checkpoint_every == 0:
+                checkpoint_now = writes and c.checkpoint_every and not parts["skipped"] \
+                    and self.step % c.checkpoint_every == 0
+                if checkpoint_now or len(steps) % c.sync_every == 0 or (show and len(steps) % c.log_every == 0):
+                    self.sync_steps(steps)
+                if checkpoint_now:
                     self._epoch_seconds = time.perf_counter() - t0
                     save_checkpoint(checkpoint, self)
                 self.on_step_end(batch, parts)
@@ -789,6 +958,7 @@ class Trainer:
                     recent = [p["loss"] for p in steps[-c.log_every:] if not p["skipped"]]
                     if recent:
                         bar.set_postfix(loss=f"{np.mean(recent):.4f}")
+            self.sync_steps(steps)
             record = self._epoch_record(epoch, steps, time.perf_counter() - t0)
             if c.skip_unreadable:
                 record["unreadable_ids"] = [i for p in steps for i in p.get("unreadable", [])]
@@ -844,6 +1014,7 @@ class Trainer:
         """Everything needed to resume (plain types and tensors: loads with ``weights_only``):
         model, optimizer, scheduler and scaler states, progress (epoch, step, the unfinished
         epoch's batches), history, the config, the global random states and the generators."""
+        self.sync_steps(self.epoch_steps)
         return {
             "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
             "optimizer": self.optimizer.state_dict(),
@@ -1007,6 +1178,7 @@ def predict_attention(
 
 __all__ = [
     "EpochOrder",
+    "EpochTagged",
     "ShardedEpochOrder",
     "checkpoint_model",
     "distributed_world",

@@ -17,6 +17,7 @@ Inputs:
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from dataclasses import dataclass, field
@@ -214,16 +215,23 @@ class SoundLocalizer(nn.Module):
 
     # -- the two streams -----------------------------------------------------------------------
     def encode_image(self, image: torch.Tensor) -> torch.Tensor:
-        """Visual network: ``[B, 3, H, W]`` -> grid features ``[B, D, H', W']``."""
+        """Visual network: ``[B, 3, H, W]`` -> grid features ``[B, D, H', W']``.
+
+        A frozen stream (no parameter that requires a gradient) on an input that needs none
+        runs under ``no_grad``: the authors' fixed VGG16 (Sec. 4) is a forward pass only, with
+        no autograd bookkeeping. Gradients to the image (saliency) still flow."""
         image = check_image(image, self.stride)
-        return self.visual(image.to(self._param_dtype()))
+        with _no_grad_if_frozen(self.visual, image):
+            return self.visual(image.to(self._param_dtype()))
 
     def encode_sound(self, waveform: torch.Tensor) -> torch.Tensor:
-        """Sound network: ``[B, T]`` / ``[B, 1, T]`` -> sound feature ``f_s`` ``[B, sound_dim]``."""
+        """Sound network: ``[B, T]`` / ``[B, 1, T]`` -> sound feature ``f_s`` ``[B, sound_dim]``
+        (under ``no_grad`` when the stream is frozen, as :meth:`encode_image`)."""
         waveform = check_waveform(waveform).to(self._param_dtype())
         if self.config.short_clip_padding is not None:
             waveform = pad_waveform(waveform, self.sound.min_samples, self.config.short_clip_padding)  # type: ignore[arg-type]
-        return self.sound(waveform)  # type: ignore[return-value]
+        with _no_grad_if_frozen(self.sound, waveform):
+            return self.sound(waveform)  # type: ignore[return-value]
 
     def localize(self, visual_features: torch.Tensor, sound_feature: torch.Tensor) -> LocalizerOutput:
         """Localization module on precomputed features (``f_s`` in the output is ``sound_feature``)."""
@@ -262,6 +270,14 @@ class SoundLocalizer(nn.Module):
         f_s = self.encode_sound(waveforms)
         out = self.localize(feats.expand(f_s.shape[0], -1, -1, -1), f_s)
         return out if return_output else out.attention
+
+
+def _no_grad_if_frozen(stream: nn.Module, x: torch.Tensor) -> Any:
+    """``torch.no_grad()`` when neither ``stream``'s parameters nor ``x`` need a gradient (the
+    output would need none either: the same numbers, without autograd's bookkeeping)."""
+    if x.requires_grad or any(p.requires_grad for p in stream.parameters()):
+        return contextlib.nullcontext()
+    return torch.no_grad()
 
 
 def build_model(config: ModelConfig) -> SoundLocalizer:
