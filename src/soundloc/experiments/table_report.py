@@ -1,0 +1,291 @@
+"""Reading and reporting the paper's tables (:mod:`soundloc.experiments.tables`) for the book.
+
+:func:`run_table` writes a table folder (``results.json``, ``table.md``, ``table.csv`` and one
+run folder per row and seed under ``runs/``). This module turns a chapter's or a script's plain
+parameters into a :class:`~soundloc.experiments.tables.TableConfig` exactly as ``soundloc
+experiment`` does (:func:`table_config`), reads a committed table folder with where, when and on
+what it was run (:func:`load_table`, :func:`table_provenance`), says which rows *localize*,
+i.e. beat every baseline on the same test scenes (:func:`localization_check`), and draws a
+table's rows beside the paper's numbers and the baselines (:func:`plot_table`).
+
+The run folders are git-ignored (``runs/``: checkpoints are large), so a fresh clone has no
+per-run ``results.json`` to read provenance from; :func:`write_provenance` summarises them into
+``provenance.json`` beside ``results.json``, a small file that is committed with the table.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from soundloc.experiments.engine import RESULTS_FILE, DataConfig
+from soundloc.experiments.tables import BASELINES, MECHANISM_LABEL, TABLES, TableConfig, TableScale
+from soundloc.utils import read_json, write_json
+from soundloc.viz import scheme_colour
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+#: The file :func:`write_provenance` writes into a table folder.
+PROVENANCE_FILE = "provenance.json"
+
+
+def parse_seeds(seeds: int | str | Iterable[int]) -> tuple[int, ...]:
+    """Seeds as ``soundloc experiment --seeds`` takes them: an int, ``"0-4"``, ``"0,2,7"`` (ranges
+    and lists combine) or a sequence of ints; each seed once."""
+    if isinstance(seeds, bool):
+        raise ValueError(f"seeds: expected ints like 0, '0-4' or '0,2', got {seeds!r}")
+    if isinstance(seeds, int):
+        out = [seeds]
+    elif isinstance(seeds, str):
+        out = []
+        for part in seeds.split(","):
+            m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+            if not m or (m.group(2) is not None and int(m.group(2)) < int(m.group(1))):
+                raise ValueError(f"seeds {seeds!r}: expected non-negative seeds like 0-4 or 0,2,7")
+            out.extend(range(int(m.group(1)), int(m.group(2) or m.group(1)) + 1))
+    else:
+        out = list(seeds)
+    if not out or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in out):
+        raise ValueError(f"seeds: expected non-negative ints, got {seeds!r}")
+    if len(set(out)) != len(out):
+        raise ValueError(f"seeds {seeds!r} names a seed twice")
+    return tuple(out)
+
+
+def table_config(table: str = "table1", scale: str = "tiny", data: str | None = "synthetic",
+                 annotated: str | None = None, packed: bool = False, preset: str | None = None,
+                 seeds: int | str | Iterable[int] = 0, rows: str | Sequence[str] | None = None,
+                 device: str | None = None, epochs: int | None = None) -> TableConfig:
+    """The :class:`TableConfig` of ``soundloc experiment TABLE --scale SCALE --data DATA ...``.
+
+    The same defaults as the command: ``data`` ``"synthetic"`` (or ``None``) is the built-in
+    world, anything else a prepared folder (``packed``: read through its packed cache), with
+    ``annotated`` the prepared annotated set (default: the data folder); ``preset`` ``None`` is
+    ``cpu`` on the synthetic world and ``paper`` on real data; ``rows`` comma-separated keys or a
+    sequence (``None``: every row). ``epochs`` replaces the scale's number of epochs (``None``:
+    keep it), so that a run can be shortened or lengthened without a new scale.
+    """
+    synthetic = data in (None, "synthetic")
+    if packed and synthetic:
+        raise ValueError("packed needs a prepared data folder, not the synthetic world")
+    if annotated is not None and synthetic:
+        raise ValueError("annotated is for a prepared data folder, not the synthetic world")
+    if synthetic:
+        data_config = DataConfig()
+    else:
+        data_config = DataConfig(source="packed" if packed else "folder", root=str(data),
+                                 annotated=None if annotated is None else str(annotated))
+    table_scale = TableScale.named(scale)  # type: ignore[arg-type]
+    if epochs is not None:
+        table_scale = dataclasses.replace(table_scale, epochs=epochs)
+    if isinstance(rows, str):
+        rows = [k.strip() for k in rows.split(",") if k.strip()]
+    return TableConfig(table=table, scale=table_scale, data=data_config,  # type: ignore[arg-type]
+                       preset=preset or ("cpu" if synthetic else "paper"),  # type: ignore[arg-type]
+                       seeds=parse_seeds(seeds), device=device, rows=None if rows is None else tuple(rows))
+
+
+def load_table(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """A table folder's ``results.json`` (what :func:`run_table` wrote), or ``None`` when the
+    folder or the file does not exist yet (e.g. a table whose seeds are still running)."""
+    path = Path(folder) / "results.json"
+    return read_json(path) if path.is_file() else None
+
+
+def _run_provenances(folder: Path) -> list[dict[str, Any]]:
+    """The provenance of every run folder that the table's ``results.json`` averages (every run
+    folder under ``runs/`` where there is no ``results.json`` yet)."""
+    results = load_table(folder)
+    if results is not None:
+        paths = [folder / f / RESULTS_FILE for r in results["rows"] for f in r.get("folders", [])]
+        paths = [p for p in paths if p.is_file()]
+    else:
+        paths = sorted((folder / "runs").glob(f"*/{RESULTS_FILE}"))
+    out = []
+    for path in paths:
+        prov = read_json(path).get("provenance")
+        if prov:
+            out.append({**prov, "run": path.parent.name})
+    return out
+
+
+def _summary(provs: list[dict[str, Any]]) -> dict[str, Any]:
+    def values(key: str) -> list[Any]:
+        return sorted({p[key] for p in provs if p.get(key) is not None}, key=str)
+
+    dates = values("date")
+    return {
+        "runs": len(provs), "first_date": dates[0] if dates else None, "last_date": dates[-1] if dates else None,
+        "devices": values("device"), "device_names": values("device_name"), "versions": values("version"),
+        "torch": values("torch"), "threads": values("threads"), "platforms": values("platform"),
+        "commands": values("command"), "run_folders": sorted(p["run"] for p in provs),
+    }
+
+
+def table_provenance(folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """Where, when and on what a table folder's runs were made.
+
+    Read from the run folders' ``results.json`` (``runs/*/results.json``, each with its
+    ``provenance``) when they are there, else from the folder's committed ``provenance.json``
+    (:func:`write_provenance`). Returns ``source`` (``"runs"``, ``"provenance.json"`` or
+    ``"none"``), ``runs`` (how many run folders), ``first_date``/``last_date`` (ISO 8601, UTC),
+    ``devices``, ``device_names``, ``versions``, ``torch``, ``threads``, ``platforms`` and
+    ``commands`` (each the distinct values), ``run_folders`` (the runs' names), and ``command``
+    from ``results.json``; from ``provenance.json`` also ``uncovered``, the runs of the results
+    that it does not cover (it was written before they finished).
+    """
+    folder = Path(folder)
+    results = load_table(folder)
+    command = None if results is None else results.get("command")
+    provs = _run_provenances(folder)
+    if provs:
+        return {"source": "runs", **_summary(provs), "command": command}
+    if (folder / PROVENANCE_FILE).is_file():
+        prov = read_json(folder / PROVENANCE_FILE)
+        named = {Path(f).name for r in (results or {}).get("rows", []) for f in r.get("folders", [])}
+        return {**prov, "source": PROVENANCE_FILE, "command": command,
+                "uncovered": sorted(named - set(prov.get("run_folders", [])))}
+    return {"source": "none", **_summary([]), "command": command}
+
+
+def write_provenance(folder: str | os.PathLike[str]) -> Path:
+    """Summarise the run folders' provenance into ``folder/provenance.json`` (committed with
+    the table; the run folders are not). Raises ``FileNotFoundError`` where no run has any."""
+    folder = Path(folder)
+    provs = _run_provenances(folder)
+    if not provs:
+        raise FileNotFoundError(f"{folder}/runs/*/{RESULTS_FILE}: no run with a provenance")
+    path = folder / PROVENANCE_FILE
+    write_json(path, _summary(provs))
+    return path
+
+
+def format_provenance(prov: dict[str, Any]) -> str:
+    """One line for a table's caption: the command, the dates, the device, the library."""
+    if prov["source"] == "none":
+        where = "per-run provenance not committed (run folders are git-ignored)"
+    else:
+        first, last = (prov["first_date"] or "?")[:10], (prov["last_date"] or "?")[:10]
+        dates = first if first == last else f"{first} to {last}"
+        device = ", ".join(prov["devices"]) or "?"
+        names = [n for n in prov["device_names"] if n not in prov["devices"]]
+        if names:
+            device += f" ({', '.join(names)})"
+        threads = "/".join(map(str, prov["threads"])) or "?"
+        where = (f"{prov['runs']} run(s) dated {dates}; device {device}, {threads} thread(s); soundloc "
+                 f"{', '.join(prov['versions']) or '?'}, torch {', '.join(prov['torch']) or '?'}")
+        if prov.get("uncovered"):
+            where += f"; {len(prov['uncovered'])} later run(s) without a committed provenance"
+    command = prov.get("command") or (prov["commands"][0] if prov.get("commands") else None)
+    return f"command: `{command or 'not recorded'}`; {where}"
+
+
+def find_table_results(root: str | os.PathLike[str]) -> list[Path]:
+    """Every table folder under ``root`` (a ``results.json`` naming one of the paper's tables),
+    sorted; an empty list where ``root`` does not exist. Used to say, from what is committed,
+    which tables were run where (e.g. none under ``benchmarks/gpu``)."""
+    root = Path(root)
+    found = []
+    for path in sorted(root.rglob("results.json")) if root.is_dir() else []:
+        if "runs" in path.relative_to(root).parts[:-1]:
+            continue
+        try:
+            d = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(d, dict) and d.get("table") in TABLES:
+            found.append(path.parent)
+    return found
+
+
+def localization_check(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """For every row run: its mean cIoU@0.5 and AUC (in %, over seeds), the baselines it beats
+    and whether it **localizes**: both its means exceed those of the random, whole-image and
+    centre-prior baselines on the same test scenes (against the consensus of the annotators, in
+    Table 3 too). A row that only beats random does better than chance, not than a map that
+    ignores the sound.
+
+    Returns one dict per row run, in the table's order: ``label``, ``mechanism``, ``scheme``,
+    ``ciou``, ``auc``, ``ciou_std``, ``auc_std``, ``beats`` (names) and ``localizes``.
+    """
+    base = results["baselines"]
+    out = []
+    for r in results["rows"]:
+        (ciou, ciou_std), (auc, auc_std) = r["ciou_at_0.5"], r["auc"]
+        beats = [name for name in BASELINES if name in base
+                 and ciou > base[name]["ciou_at_0.5"][0] and auc > base[name]["auc"][0]]
+        out.append({"label": r["label"], "mechanism": r["mechanism"], "scheme": r["scheme"], "ciou": ciou,
+                    "auc": auc, "ciou_std": ciou_std, "auc_std": auc_std, "beats": beats,
+                    "localizes": len(beats) == len(BASELINES) and all(b in base for b in BASELINES)})
+    return out
+
+
+def localization_markdown(results: dict[str, Any]) -> str:
+    """:func:`localization_check` as a Markdown table, the three baselines' rows below the
+    models' (so that a table whose own layout has no baseline rows, Table 3, shows them too)."""
+    def cell(mean: float, std: float | None) -> str:
+        return f"{mean:.1f}" if std is None else f"{mean:.1f} ± {std:.1f}"
+
+    seeds = len(results["config"]["seeds"])
+    lines = [f"cIoU@0.5 / AUC in % against the annotators' consensus, mean over {seeds} seed(s); a row "
+             "*localizes* where both exceed every baseline's.", "",
+             "| Method | Attention | cIoU@0.5 | AUC | beats | localizes |", "|---|---|---|---|---|---|"]
+    for c in localization_check(results):
+        lines.append(f"| {c['label']} | {MECHANISM_LABEL[c['mechanism']]} | {cell(c['ciou'], c['ciou_std'])} | "
+                     f"{cell(c['auc'], c['auc_std'])} | {', '.join(c['beats']) or 'none'} | "
+                     f"{'yes' if c['localizes'] else 'no'} |")
+    for name in BASELINES:
+        if name in results["baselines"]:
+            b = results["baselines"][name]
+            lines.append(f"| {name.capitalize()} (baseline) | – | {cell(*b['ciou_at_0.5'])} | {cell(*b['auc'])} | – | – |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_table(results: dict[str, Any], title: str | None = None) -> "Figure":
+    """A dot chart of a table: one line per row run (label and mechanism), our mean cIoU@0.5 and
+    AUC (filled dots in the scheme's colour, circles mechanism 1, squares mechanism 2, bars: std
+    over seeds), the paper's numbers (open diamonds, where reported) and the three baselines
+    (dashed vertical lines in their colours). Table 3's paper numbers are means of per-annotator
+    IoUs, not the consensus cIoU drawn here, so they are left out of its chart."""
+    import matplotlib.pyplot as plt
+
+    rows = results["rows"]
+    if not rows:
+        raise ValueError("results has no rows to plot")
+    fig, axes = plt.subplots(1, 2, figsize=(10.5, 0.9 + 0.32 * len(rows)), sharey=True)
+    y = list(range(len(rows)))[::-1]
+    for ax, key, j, xlabel in ((axes[0], "ciou_at_0.5", 0, "cIoU@0.5 (%)"), (axes[1], "auc", 1, "AUC (%)")):
+        for yi, r in zip(y, rows):
+            mean, std = r[key]
+            ax.errorbar(mean, yi, xerr=std, fmt="o" if r["mechanism"] == "cosine" else "s",
+                        color=scheme_colour(r["scheme"]), capsize=3, ms=6)
+            if r.get("paper") and results["table"] != "table3":
+                ax.plot(r["paper"][j], yi, "D", mfc="none", mec="black", ms=6)
+        for name in BASELINES:
+            if name in results["baselines"]:
+                ax.axvline(results["baselines"][name][key][0], color=scheme_colour(name), ls="--", lw=1.2, label=name)
+        ax.set_xlabel(xlabel)
+        ax.set_xlim(0, 100)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(y)
+    axes[0].set_yticklabels([f"{r['label']} ({'mech. 1' if r['mechanism'] == 'cosine' else 'mech. 2'})"
+                             for r in rows], fontsize=8)
+    axes[1].plot([], [], "D", mfc="none", mec="black", label="paper")
+    for scheme in dict.fromkeys(r["scheme"] for r in rows):
+        axes[0].plot([], [], "o", color=scheme_colour(scheme), label=scheme.replace("_", "-"))
+    axes[0].legend(fontsize=7, loc="lower right")
+    axes[1].legend(fontsize=7, loc="lower right")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+__all__ = ["PROVENANCE_FILE", "find_table_results", "format_provenance", "load_table", "localization_check",
+           "localization_markdown", "parse_seeds", "plot_table", "table_config", "table_provenance",
+           "write_provenance"]
