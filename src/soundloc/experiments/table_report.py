@@ -257,7 +257,7 @@ def plot_table(results: dict[str, Any], title: str | None = None) -> "Figure":
     rows = results["rows"]
     if not rows:
         raise ValueError("results has no rows to plot")
-    fig, axes = plt.subplots(1, 2, figsize=(10.5, 0.9 + 0.32 * len(rows)), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(10.5, 1.6 + 0.32 * len(rows)), sharey=True, layout="constrained")
     y = list(range(len(rows)))[::-1]
     for ax, key, j, xlabel in ((axes[0], "ciou_at_0.5", 0, "cIoU@0.5 (%)"), (axes[1], "auc", 1, "AUC (%)")):
         for yi, r in zip(y, rows):
@@ -268,21 +268,23 @@ def plot_table(results: dict[str, Any], title: str | None = None) -> "Figure":
                 ax.plot(r["paper"][j], yi, "D", mfc="none", mec="black", ms=6)
         for name in BASELINES:
             if name in results["baselines"]:
-                ax.axvline(results["baselines"][name][key][0], color=scheme_colour(name), ls="--", lw=1.2, label=name)
+                ax.axvline(results["baselines"][name][key][0], color=scheme_colour(name), ls="--", lw=1.2)
         ax.set_xlabel(xlabel)
         ax.set_xlim(0, 100)
         ax.grid(axis="x", alpha=0.3)
     axes[0].set_yticks(y)
     axes[0].set_yticklabels([f"{r['label']} ({'mech. 1' if r['mechanism'] == 'cosine' else 'mech. 2'})"
                              for r in rows], fontsize=8)
-    axes[1].plot([], [], "D", mfc="none", mec="black", label="paper")
-    for scheme in dict.fromkeys(r["scheme"] for r in rows):
-        axes[0].plot([], [], "o", color=scheme_colour(scheme), label=scheme.replace("_", "-"))
-    axes[0].legend(fontsize=7, loc="lower right")
-    axes[1].legend(fontsize=7, loc="lower right")
+    handles = [plt.Line2D([], [], ls="none", marker="o", color=scheme_colour(scheme), label=scheme.replace("_", "-"))
+               for scheme in dict.fromkeys(r["scheme"] for r in rows)]
+    handles += [plt.Line2D([], [], ls="none", marker="o", mfc="none", mec="black", label="mechanism 1"),
+                plt.Line2D([], [], ls="none", marker="s", mfc="none", mec="black", label="mechanism 2")]
+    if results["table"] != "table3":
+        handles.append(plt.Line2D([], [], ls="none", marker="D", mfc="none", mec="black", label="paper"))
+    handles += [plt.Line2D([], [], ls="--", color=scheme_colour(n), label=n) for n in BASELINES if n in results["baselines"]]
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 5), fontsize=7, frameon=False)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
     return fig
 
 
