@@ -89,6 +89,7 @@ class Table2Report:
         baselines: ``name -> {"ciou_at_0.5": [...], "auc": [...]}`` per seed, from the test of
             the first row (every row of a seed is scored on the same test scenes).
         labelled: ``paper labels -> labelled pairs`` the runs trained with.
+        train: ``paper labels -> training pairs`` (the unlabelled ones and the labelled ones).
         unlabelled: the unlabelled pairs standing for the paper's 10k.
         n_test: the number of annotated test scenes scored.
     """
@@ -99,6 +100,7 @@ class Table2Report:
     scores: dict[tuple[int, str], dict[str, list[float]]] = field(default_factory=dict)
     baselines: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     labelled: dict[int, int] = field(default_factory=dict)
+    train: dict[int, int] = field(default_factory=dict)
     unlabelled: int | None = None
     n_test: int | None = None
 
@@ -163,6 +165,7 @@ def load_table2(folder: str | os.PathLike[str]) -> Table2Report:
                 for metric in METRICS:
                     report.scores[(labels, mechanism)][metric].append(100.0 * float(test[metric]))
                 report.labelled.setdefault(labels, int(run["sizes"]["labelled"]))
+                report.train.setdefault(labels, int(run["sizes"].get("train", 0)))
                 if labels == PAPER_LABELS[0] and mechanism == MECHANISMS[0]:
                     report.n_test = int(test["n"])
                     report.unlabelled = run["config"]["data"].get("n_unlabelled")
@@ -283,7 +286,7 @@ def plot_table2(report: Table2Report) -> "Figure":
     style = {"cosine": ("o", "-"), "relu": ("s", "--")}
     colour = scheme_colour("semi_supervised")
     ours_x = [report.labelled[k] for k in PAPER_LABELS]
-    fig, axes = plt.subplots(2, 2, figsize=(10.5, 7.2))
+    fig, axes = plt.subplots(2, 2, figsize=(12.0, 7.0))
     names = {"ciou_at_0.5": "cIoU@0.5 (%)", "auc": "AUC (%)"}
     for j, metric in enumerate(METRICS):
         ax = axes[0, j]
@@ -305,7 +308,7 @@ def plot_table2(report: Table2Report) -> "Figure":
         ax.set_xticks(ours_x)
         ax.set_xlabel(f"labelled pairs (with {report.unlabelled} unlabelled ones)")
         ax.set_ylabel(names[metric])
-        ax.set_title(f"ours, synthetic world: {report.n_seeds} seed(s), mean ± std; dots: single seeds", fontsize=9)
+        ax.set_title(f"ours, synthetic world: {report.n_seeds} seed(s), mean ± std, dots: seeds", fontsize=9)
         ax.grid(alpha=0.3)
         ax = axes[1, j]
         for mechanism in MECHANISMS:
@@ -318,10 +321,10 @@ def plot_table2(report: Table2Report) -> "Figure":
         ax.set_xticks(PAPER_LABELS)
         ax.set_xlabel("labelled pairs (with 10k unlabelled ones)")
         ax.set_ylabel(names[metric])
-        ax.set_title("the paper's Table 2, Flickr-SoundNet (NOT comparable with the row above)", fontsize=9)
+        ax.set_title("the paper's Table 2, Flickr-SoundNet: NOT comparable", fontsize=9)
         ax.grid(alpha=0.3)
-    axes[0, 0].legend(fontsize=7, loc="lower right")
-    axes[1, 0].legend(fontsize=7, loc="lower right")
+    for row in axes:  # one legend per row, right of its panels, where it hides no line
+        row[1].legend(*row[0].get_legend_handles_labels(), fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.tight_layout()
     return fig
 
