@@ -102,3 +102,43 @@ def test_committed_results_are_found_from_any_working_directory(tmp_path, monkey
 
     with pytest.raises(FileNotFoundError, match="fetch=True"):
         committed_path("benchmarks/no_such_folder", fetch=False)
+
+
+def test_committed_results_fetched_from_an_archive_once_whole(tmp_path) -> None:
+    # a GitHub-style archive served on 127.0.0.1: asking for a file first and its folder later
+    # must find the folder's other files too (the whole archive is unpacked once)
+    import io
+    import threading
+    import zipfile
+    from functools import partial
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    import pytest
+
+    from soundloc.utils import committed_path
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("soundloc-main/", "")
+        z.writestr("soundloc-main/benchmarks/archived_only/a/one.json", "1")
+        z.writestr("soundloc-main/benchmarks/archived_only/b/two.json", "2")
+        z.writestr("soundloc-main/benchmarks/archived_only_too/three.json", "3")
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "main.zip").write_bytes(buf.getvalue())
+    handler = partial(SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *a: None  # type: ignore[attr-defined]
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/main.zip"
+        cache = tmp_path / "cache"
+        one = committed_path("benchmarks/archived_only/a/one.json", fetch=True, archive_url=url, cache=cache)
+        assert one.read_text() == "1"
+        (served / "main.zip").unlink()  # a second call must not download again
+        folder = committed_path("benchmarks/archived_only", fetch=True, archive_url=url, cache=cache)
+        assert sorted(p.name for p in folder.rglob("*.json")) == ["one.json", "two.json"]
+        with pytest.raises(FileNotFoundError, match="benchmarks/missing"):
+            committed_path("benchmarks/missing", fetch=True, archive_url=url, cache=cache)
+    finally:
+        httpd.shutdown()

@@ -163,15 +163,21 @@ def repository_root(start: str | os.PathLike[str] | None = None) -> Path | None:
     return None
 
 
-def committed_path(relative: str, fetch: bool | None = None) -> Path:
+def committed_path(relative: str, fetch: bool | None = None, archive_url: str | None = None,
+                   cache: str | os.PathLike[str] | None = None) -> Path:
     """A committed file or folder of the repository (e.g. ``"benchmarks/pigeon/smoke"``),
     wherever the caller runs: from the checkout it is in (any working directory, e.g.
     papermill from the root or Jupyter from ``chapters/``), else, with ``fetch`` (default: in
-    Google Colab), from the project's archive on GitHub, downloaded once into
-    ``~/.cache/soundloc``.
+    Google Colab), from the project's archive on GitHub.
+
+    A fetch downloads the archive of ``main`` once and unpacks all of it into ``cache``
+    (default ``~/.cache/soundloc/main``), then marks it complete; every later call, for any
+    file or folder, reads from there. (Unpacking only the asked-for folder would leave a later
+    request for its parent folder half-filled.)
 
     Raises:
-        FileNotFoundError: not in a checkout and not fetched; the message says how to get it.
+        FileNotFoundError: not in a checkout and not fetched, or not in the archive; the message
+            names the path and says how to get it.
     """
     root = repository_root()
     if root is not None and (root / relative).exists():
@@ -181,24 +187,35 @@ def committed_path(relative: str, fetch: bool | None = None) -> Path:
     if not fetch:
         raise FileNotFoundError(f"{relative}: committed results not found; run from a clone of "
                                 f"{REPOSITORY_URL} or call committed_path({relative!r}, fetch=True)")
+    folder = Path(cache) if cache is not None else Path.home() / ".cache" / "soundloc" / "main"
+    url = archive_url or f"{REPOSITORY_URL}/archive/refs/heads/main.zip"
+    if not (folder / ".complete").is_file():
+        _unpack_archive(url, folder)
+    target = folder / relative
+    if not target.exists():
+        raise FileNotFoundError(f"{relative}: not in {url}")
+    return target
+
+
+def _unpack_archive(url: str, folder: Path) -> None:
+    """Download a GitHub-style zip archive (one top folder) and unpack its files into
+    ``folder`` (each written atomically), then write ``folder/.complete``."""
     import io
     import urllib.request
     import zipfile
 
-    cache = Path.home() / ".cache" / "soundloc" / "main"
-    target = cache / relative
-    if not target.exists():
-        with urllib.request.urlopen(f"{REPOSITORY_URL}/archive/refs/heads/main.zip", timeout=120) as resp:
-            archive = zipfile.ZipFile(io.BytesIO(resp.read()))
-        prefix = archive.namelist()[0].split("/")[0] + "/"
-        for name in archive.namelist():
-            inner = name[len(prefix):]
-            if inner.startswith(relative.rstrip("/")) and not name.endswith("/"):
-                with atomic_open(cache / inner, "wb") as fh:
-                    fh.write(archive.read(name))
-    if not target.exists():
-        raise FileNotFoundError(f"{relative}: not in {REPOSITORY_URL} (main)")
-    return target
+    with urllib.request.urlopen(url, timeout=120) as resp:
+        archive = zipfile.ZipFile(io.BytesIO(resp.read()))
+    for name in archive.namelist():
+        inner = name.split("/", 1)[1] if "/" in name else ""
+        if not inner or name.endswith("/"):
+            continue
+        if inner.startswith("/") or ".." in Path(inner).parts:
+            raise ValueError(f"{url}: unsafe path in the archive: {name}")
+        with atomic_open(folder / inner, "wb") as fh:
+            fh.write(archive.read(name))
+    with atomic_open(folder / ".complete", "w") as fh:
+        fh.write(url + "\n")
 
 
 def quick_mode() -> bool:
