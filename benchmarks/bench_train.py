@@ -113,17 +113,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--engine-workers", type=int, default=None,
                    help="the engine's workers (default 0 on cpu: the cores train; min(8, cores) on cuda)")
     p.add_argument("--profile-steps", type=int, default=5, help="synchronised steps for the profile of (b)")
+    p.add_argument("--repeats", type=int, default=1,
+                   help="run the variants this many times, alternating their order, and report each one's median "
+                        "(a shared machine's other load then falls on all of them alike)")
     p.add_argument("--peak-tflops", type=float, default=None, help="the device's dense bf16 peak (TFLOP/s) for MFU")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="folder for table.md and results.json (written atomically)")
     args = p.parse_args(argv)
-    for name in ("batch_size", "steps"):
+    for name in ("batch_size", "steps", "repeats"):
         if getattr(args, name) < (2 if name == "batch_size" else 1):
             raise ArgumentError(f"--{name.replace('_', '-')} must be >= {2 if name == 'batch_size' else 1}, "
                                 f"got {getattr(args, name)}")
     for name in ("warmup", "workers", "profile_steps"):
         if getattr(args, name) < 0:
             raise ArgumentError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
+    if args.profile_steps > args.warmup + args.steps + 1:
+        raise ArgumentError(f"--profile-steps must be <= --warmup + --steps + 1 (the pairs on disk), got {args.profile_steps}")
     if args.engine_workers is not None and args.engine_workers < 0:
         raise ArgumentError(f"--engine-workers must be >= 0, got {args.engine_workers}")
     if args.peak_tflops is not None and not args.peak_tflops > 0:
@@ -391,7 +396,7 @@ def engine_data(args: argparse.Namespace, cfg: ModelConfig, root: Path, ids: lis
 
 
 def engine_variant(args: argparse.Namespace, cfg: ModelConfig, root: Path, ids: list[str], device: torch.device,
-                   jpeg: bool) -> tuple[Result, dict[str, Any]]:
+                   jpeg: bool, profile: bool = True) -> tuple[Result, dict[str, Any]]:
     """(b) or (b'): the engine's Trainer, timed; then its FLOPs and a synchronised profile."""
     workers = args.engine_workers if args.engine_workers is not None else (
         0 if device.type == "cpu" else min(8, os.cpu_count() or 1))
@@ -408,7 +413,7 @@ def engine_variant(args: argparse.Namespace, cfg: ModelConfig, root: Path, ids: 
     seconds = trainer.t1 - trainer.t0
     peak = peak_bytes(device)
     flops = engine_flops(args, cfg, data, device, workers, jpeg)
-    profile = profile_steps(trainer, data, args.profile_steps) if args.profile_steps else {}
+    phases = profile_steps(trainer, data, args.profile_steps) if args.profile_steps and profile else {}
     frames = "JPEG decoded on the device" if jpeg else "packed uint8 frames"
     sound = ", cached sound features" if cfg.freeze_sound else ""
     speed = ("bf16 autocast, channels-last, cuDNN autotune" + (", compiled" if args.compile else "")
@@ -416,7 +421,7 @@ def engine_variant(args: argparse.Namespace, cfg: ModelConfig, root: Path, ids: 
     name = f"({'b′' if jpeg else 'b'}) engine: {frames}{sound}, {speed}, {workers} workers"
     result = Result(name, args.batch_size * args.steps / seconds, seconds, args.steps, peak, flops, args.batch_size,
                     extra={"cache_build": cache_times, "train_config": config.to_dict()})
-    return result, profile
+    return result, phases
 
 
 def engine_flops(args: argparse.Namespace, cfg: ModelConfig, data: Any, device: torch.device, workers: int,
@@ -522,7 +527,7 @@ def header(args: argparse.Namespace, device: torch.device, command: str, peak_so
         "device": str(device), "device_name": name, "cores": os.cpu_count(), "torch": torch.__version__,
         "soundloc": soundloc.__version__, "threads": torch.get_num_threads(), "platform": platform.platform(),
         "preset": args.preset, "batch_size": args.batch_size, "steps": args.steps, "warmup": args.warmup,
-        "pairs": pairs_needed(args), "compile": args.compile, "mfu_peak": peak_source,
+        "pairs": pairs_needed(args), "compile": args.compile, "repeats": args.repeats, "mfu_peak": peak_source,
     }
 
 
@@ -531,14 +536,31 @@ def pairs_needed(args: argparse.Namespace) -> int:
     return (args.warmup + args.steps + 2) * args.batch_size
 
 
+def median_result(runs: list[Result]) -> Result:
+    """One variant over its repeats: the median run's time (pairs/s), the largest peak memory,
+    every run's pairs/s in ``extra["runs_pairs_per_s"]``."""
+    ordered = sorted(runs, key=lambda r: r.pairs_per_s)
+    mid = ordered[len(ordered) // 2] if len(ordered) % 2 else None
+    pairs = [r.pairs_per_s for r in runs]
+    if mid is None:  # even count: the mean of the two middle runs' times
+        a, b = ordered[len(ordered) // 2 - 1], ordered[len(ordered) // 2]
+        mid = dataclasses.replace(a, seconds=(a.seconds + b.seconds) / 2)
+        mid.pairs_per_s = mid.batch_size * mid.steps / mid.seconds
+    peaks = [r.peak_bytes for r in runs if r.peak_bytes is not None]
+    return dataclasses.replace(mid, peak_bytes=max(peaks) if peaks else None,
+                               extra={**mid.extra, "runs_pairs_per_s": pairs})
+
+
 def report(info: dict[str, Any], results: list[Result], profile: dict[str, float], device: torch.device,
            peak: float | None) -> str:
     lines = [f"# Training speed, {info['preset']} preset, batch {info['batch_size']}", "",
              f"- command: `{info['command']}`",
              f"- date: {info['date']}; device: {info['device']} ({info['device_name']}), {info['cores']} cores, "
              f"torch {info['torch']} ({info['threads']} threads), soundloc {info['soundloc']}",
-             f"- {info['steps']} timed steps after {info['warmup']} warm-up steps, per variant, in one process; "
-             f"MFU against: {info['mfu_peak']}", "",
+             f"- {info['steps']} timed steps after {info['warmup']} warm-up steps, per variant, in one process"
+             + (f"; each variant run {info['repeats']} times in alternating order, the median shown "
+                f"(every run: {'; '.join(', '.join(f'{x:.1f}' for x in r.extra['runs_pairs_per_s']) for r in results)} pairs/s)"
+                if info["repeats"] > 1 else "") + f"; MFU against: {info['mfu_peak']}", "",
              table(results, device, peak), ""]
     if profile:
         lines += ["Where (b)'s step goes (extra steps, device synchronised between phases):", "",
@@ -565,12 +587,20 @@ def main(argv: list[str] | None = None) -> int:
         ids = write_pairs(root, pairs_needed(args), cfg.clip_samples, args.seed)
         info["write_pairs_s"] = time.perf_counter() - t
         print(f"{len(ids)} pairs written in {info['write_pairs_s']:.1f} s; timing (a) ...", file=sys.stderr, flush=True)
-        results.append(plain_variant(args, cfg, root, ids, device))
-        for jpeg in ([False] if args.frames == "uint8" else [True] if args.frames == "jpeg" else [False, True]):
-            print(f"timing ({'b′' if jpeg else 'b'}) ...", file=sys.stderr, flush=True)
-            result, prof = engine_variant(args, cfg, root, ids, device, jpeg)
-            results.append(result)
-            profile = profile or prof
+        variants: list[bool | None] = [None] + (
+            [False] if args.frames == "uint8" else [True] if args.frames == "jpeg" else [False, True])
+        runs: dict[bool | None, list[Result]] = {v: [] for v in variants}
+        for repeat in range(args.repeats):
+            for jpeg in (variants if repeat % 2 == 0 else variants[::-1]):
+                label = "a" if jpeg is None else ("b′" if jpeg else "b")
+                print(f"timing ({label}), run {repeat + 1}/{args.repeats} ...", file=sys.stderr, flush=True)
+                if jpeg is None:
+                    runs[jpeg].append(plain_variant(args, cfg, root, ids, device))
+                    continue
+                result, prof = engine_variant(args, cfg, root, ids, device, jpeg, profile=not profile)
+                runs[jpeg].append(result)
+                profile = profile or prof
+        results = [median_result(runs[v]) for v in variants]
     text = report(info, results, profile, device, peak)
     print(text)
     if args.out is not None:

@@ -168,3 +168,20 @@ def test_bench_train_refuses_bad_arguments_in_one_line(args: list[str], message:
     assert run.returncode == 2
     lines = [line for line in run.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0], run.stderr
+
+
+def test_train_command_fast_settings_need_cuda_and_reach_the_config(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import argparse
+
+    from soundloc.cli import main
+    from soundloc.commands import train as train_command
+
+    if not torch.cuda.is_available():
+        assert main(["train", "--out", str(tmp_path / "run"), "--fast", "--device", "cpu"]) == 2
+        err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+        assert len(err) == 1 and "--fast" in err[0]
+    parser = argparse.ArgumentParser()
+    train_command.configure(parser)
+    args = parser.parse_args(["--out", "x", "--data", str(tmp_path), "--packed", "--fast", "--compile"])
+    d = train_command.config_dict(args)
+    assert d["train"]["amp_dtype"] == "bfloat16" and d["train"]["compile"] and d["data"]["uint8_frames"]

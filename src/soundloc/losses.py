@@ -204,6 +204,7 @@ def scheme_loss(
     has_gt: torch.Tensor,
     lam: float = 1.0,
     attention_reduction: AttentionReduction = "batch_mean",
+    labelled: bool | None = None,
 ) -> LossTerms:
     """The objective of one of the paper's learning schemes (Table 1) on a batch.
 
@@ -213,11 +214,15 @@ def scheme_loss(
 
     A batch without any annotated row gives ``l_s = None`` (and only L_U, or a zero total
     without gradient for the supervised scheme). ``negatives`` (row indices, e.g. from
-    :func:`sample_negatives`) is needed by the schemes with L_U.
+    :func:`sample_negatives`) is needed by the schemes with L_U. ``labelled`` says whether
+    some row has a ground truth when the caller knows it already (a count made on the host):
+    reading ``has_gt`` back from a GPU would make the host wait for the device at every step.
     """
     if scheme not in SCHEMES:
         raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
-    labelled = gt_attention is not None and bool(has_gt.any())
+    if labelled is None:
+        labelled = bool(has_gt.any())
+    labelled = gt_attention is not None and labelled
     if scheme != "supervised" and negatives is None:
         raise ValueError(f"the {scheme} scheme needs negatives (indices of another row per row)")
     if scheme == "semi_supervised" and labelled:

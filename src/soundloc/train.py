@@ -648,9 +648,9 @@ class Trainer:
             )
         neg = None
         if c.scheme != "supervised":
-            neg = sample_negatives(len(batch), self.negative_generator, device=out.f_s.device)
+            neg = self._to_device(sample_negatives(len(batch), self.negative_generator), out.f_s.device)
         terms = scheme_loss(c.scheme, out.f_v, out.f_s, neg, out.logits, batch.gt_attention, batch.has_gt,
-                            lam=c.lam, attention_reduction=c.attention_reduction)
+                            lam=c.lam, attention_reduction=c.attention_reduction, labelled=n_lab > 0)
         value = self._term_value
         parts: dict[str, Any] = {
             "pairs": len(batch), "labelled": n_lab,
@@ -659,6 +659,14 @@ class Trainer:
             "loss": value(terms.total),
         }
         return terms.total, parts
+
+    @staticmethod
+    def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+        """A small CPU tensor on ``device`` without making the host wait: a plain copy to a GPU
+        synchronises the stream, a copy from pinned memory does not (the same values)."""
+        if device.type != "cuda":
+            return t.to(device)
+        return t.pin_memory().to(device, non_blocking=True)
 
     def _term_value(self, term: torch.Tensor) -> float | torch.Tensor:
         """A loss term for the step's record: a float, or the detached device tensor while a

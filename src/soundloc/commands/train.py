@@ -15,6 +15,12 @@ best.pt (the best model by validation), log.csv and results.json.
   soundloc train --out runs/flickr --data data/flickr --annotated data/ssl --preset paper --labelled 2500
   soundloc train --resume runs/semi --epochs 12
 
+On a GPU, --fast turns on the engine's speed settings (bfloat16 autocast, channels-last,
+cuDNN autotuning, loss terms synced every 50 steps, persistent workers, uint8 frames from the
+packed cache) and --compile adds torch.compile; benchmarks/bench_train.py measures them.
+
+  soundloc train --out runs/flickr --data data/flickr --packed --preset paper --workers 8 --fast
+
 Several GPUs or machines: the same command under torchrun (one process per GPU; the batch size
 stays the global batch), e.g. ``torchrun --nproc_per_node=4 -m soundloc train --out runs/semi``.
 """
@@ -64,6 +70,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="torch device (default: cuda when visible, else cpu)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars (the numbers are the same)")
+    parser.add_argument("--fast", action="store_true",
+                        help="CUDA speed settings: bf16 autocast, channels-last, cuDNN autotune, loss synced every "
+                             "50 steps, persistent workers, uint8 frames with --packed (numbers change by rounding)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model (with --fast on a GPU)")
 
 
 def _set(d: dict[str, Any], path: str, value: Any) -> None:
@@ -99,9 +109,28 @@ def config_dict(args: argparse.Namespace) -> dict[str, Any]:
                          ("seed", "train.seed"), ("checkpoint_every", "train.checkpoint_every"),
                          ("workers", "train.num_workers"), ("device", "train.device")):
         _set(d, path, getattr(args, option))
+    if getattr(args, "fast", False):
+        for path, value in FAST_SETTINGS:
+            _set(d, path, value)
+        if args.packed:
+            _set(d, "data.uint8_frames", True)
+    if getattr(args, "compile", False):
+        _set(d, "train.compile", True)
     if d.get("train", {}).get("scheme") == "unsupervised":
         d.setdefault("labelled", 0)
     return d
+
+
+#: What ``--fast`` sets (TrainConfig fields; see soundloc.train.TrainConfig's speed settings).
+FAST_SETTINGS = (("train.amp", True), ("train.amp_dtype", "bfloat16"), ("train.channels_last", True),
+                 ("train.cudnn_benchmark", True), ("train.sync_every", 50), ("train.persistent_workers", True))
+
+
+def _cuda(device: str | None) -> bool:
+    """Whether the run's device (``--device``, else the default) is a CUDA GPU."""
+    import torch
+
+    return torch.device(device).type == "cuda" if device is not None else torch.cuda.is_available()
 
 
 def _command() -> str | None:
@@ -113,6 +142,11 @@ def run(args: argparse.Namespace) -> int:
         check_device("--device", args.device)
         if args.threads is not None and args.threads < 1:
             raise UsageError(f"--threads must be >= 1, got {args.threads}")
+        if args.fast and not _cuda(args.device):
+            raise UsageError("--fast: its settings (bf16 autocast, channels-last, cuDNN) are for a CUDA device; "
+                             "this run is on the CPU")
+        if args.fast and args.resume is not None:
+            raise UsageError("--resume continues the run as configured: drop --fast")
         if args.resume is not None:
             others = [o for o in ("config", "data", "annotated", "scheme", "labelled", "mechanism", "temperature")
                       if getattr(args, o) is not None]
