@@ -106,6 +106,14 @@ def test_one_seed_leaves_q1_and_q2_undecided(tmp_path: Path) -> None:
     assert "undecided" in t2.format_answers(report)
 
 
+def test_the_tables_own_seeds_when_it_lists_them(folder: Path) -> None:
+    # a table written by "--seeds 0-1" while seed 2's runs have finished since: seeds 0 and 1
+    (folder / "results.json").write_text(json.dumps({"table": "table2", "config": {"seeds": [0, 1]}}))
+    report = t2.load_table2(folder)
+    assert report.seeds == (0, 1) and report.incomplete == (2, 3)
+    assert report.scores[(500, "cosine")]["ciou_at_0.5"] == pytest.approx([60.0, 70.0])
+
+
 def test_no_runs_yet(tmp_path: Path) -> None:
     report = t2.load_table2(tmp_path)
     assert report.seeds == () and report.provisional

@@ -140,7 +140,10 @@ def load_table2(folder: str | os.PathLike[str]) -> Table2Report:
     """Read the finished runs of a Table 2 folder (``soundloc experiment table2 --out FOLDER``).
 
     A seed counts when all ten of its runs (five label counts, two mechanisms) have a
-    ``results.json``; the others are listed in ``incomplete``. A folder without any run gives a
+    ``results.json`` and, where the folder holds the table's own ``results.json`` (written when
+    the command finishes), when that table lists it: the report then shows the seeds of the
+    committed table, not a seed whose runs have finished while the table is still being run.
+    The other seeds with a run are listed in ``incomplete``. A folder without any run gives a
     report with no seeds.
 
     Raises:
@@ -152,6 +155,10 @@ def load_table2(folder: str | os.PathLike[str]) -> Table2Report:
     present = _seeds_present(folder)
     complete = sorted(s for s in present if all((_run_folder(folder, k, m, s) / RESULTS_FILE).is_file()
                                                 for k in PAPER_LABELS for m in MECHANISMS))
+    if (folder / "results.json").is_file():
+        listed = read_json(folder / "results.json", "table results").get("config", {}).get("seeds")
+        if listed is not None:
+            complete = [s for s in complete if s in set(listed)]
     report = Table2Report(folder=folder, seeds=tuple(complete), incomplete=tuple(sorted(present - set(complete))))
     for labels in PAPER_LABELS:
         for mechanism in MECHANISMS:
