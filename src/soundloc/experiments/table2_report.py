@@ -305,10 +305,11 @@ def plot_table2(report: Table2Report) -> "Figure":
             stds = [0.0 if s is None else s for _, s in stats]
             xs = [x + shift for x in ours_x]
             ax.errorbar(xs, means, yerr=stds if report.n_seeds > 1 else None, marker=marker, linestyle=line,
-                        color=colour, capsize=3, label=f"semi-supervised, {MECHANISM_LABEL[mechanism]}")
+                        color=colour, markerfacecolor="white", capsize=3,
+                        label=f"semi-supervised, {MECHANISM_LABEL[mechanism]}")
             for x, k in zip(xs, PAPER_LABELS):
                 vals = report.scores[(k, mechanism)][metric]
-                ax.plot([x] * len(vals), vals, ".", color="black", alpha=0.5, ms=4)
+                ax.plot([x] * len(vals), vals, ".", color="black", alpha=0.6, ms=4, zorder=3)
         for name in BASELINES:
             ax.axhline(report.baseline_mean(name, metric), color=scheme_colour(name), linestyle=":", linewidth=1.5,
                        label=f"{name} (baseline)")
