@@ -88,6 +88,7 @@ def test_table2_label_counts_scale_in_proportion() -> None:
     (["--data", "{tmp}/missing"], "--data '{tmp}/missing' is not a folder"),
     (["--seeds", "3-1"], "--seeds '3-1'"),
     (["--packed"], "--packed needs --data DIR"),
+    (["--epochs", "0"], "--epochs must be >= 1, got 0"),
     (["--rows", "sup_2.5k,sup_25k"], "TableConfig.rows: ['sup_25k'] not among table1's rows"),
 ])
 def test_bad_input_fails_before_training(tmp_path, capsys, argv, message) -> None:  # type: ignore[no-untyped-def]
@@ -104,6 +105,7 @@ def test_a_subset_of_rows(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert main(["experiment", "table1", "--scale", "tiny", "--rows", "sup_2.5k", "--out", str(out), "--quiet"]) == 0
     results = json.loads((out / "results.json").read_text())
     assert [(r["key"], r["mechanism"]) for r in results["rows"]] == [("sup_2.5k", "cosine"), ("sup_2.5k", "relu")]
+    assert results["provenance"]["device"] == "cpu" and results["provenance"]["version"]
     md = (out / "table.md").read_text()
     assert "| Unsup. 10k | softmax (mechanism 1) | 43.6 / 44.9 | not run | not run |" in md
     assert "| Sup. 2.5k | ReLU + softmax (mechanism 2) | 82.0 / 60.7 | not run |" not in md

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import types
 import typing
 from typing import Any, Literal, TypeVar, Union
@@ -125,4 +126,27 @@ def check_probability(owner: object, *names: str) -> None:
     check_number(owner, *names, low=0.0, high=1.0)
 
 
-__all__ = ["ConfigMixin", "check_choice", "check_int", "check_number", "check_probability"]
+def parse_seeds(seeds: int | str | typing.Iterable[int]) -> tuple[int, ...]:
+    """Seeds as the commands' ``--seeds`` take them: an int, ``"0-4"``, ``"0,2,7"`` (ranges and
+    lists combine) or a sequence of ints; each seed once, none negative."""
+    if isinstance(seeds, bool):
+        raise ValueError(f"seeds: expected ints like 0, '0-4' or '0,2', got {seeds!r}")
+    if isinstance(seeds, int):
+        out = [seeds]
+    elif isinstance(seeds, str):
+        out = []
+        for part in seeds.split(","):
+            m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+            if not m or (m.group(2) is not None and int(m.group(2)) < int(m.group(1))):
+                raise ValueError(f"seeds {seeds!r}: expected non-negative seeds like 0-4 or 0,2,7")
+            out.extend(range(int(m.group(1)), int(m.group(2) or m.group(1)) + 1))
+    else:
+        out = list(seeds)
+    if not out or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in out):
+        raise ValueError(f"seeds: expected non-negative ints, got {seeds!r}")
+    if len(set(out)) != len(out):
+        raise ValueError(f"seeds {seeds!r} names a seed twice")
+    return tuple(out)
+
+
+__all__ = ["ConfigMixin", "check_choice", "check_int", "check_number", "check_probability", "parse_seeds"]

@@ -2,9 +2,10 @@
 values a user types that no config can make (output folders, devices). Torch-free at import."""
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
+
+from soundloc.config import parse_seeds as config_parse_seeds
 
 
 class UsageError(ValueError):
@@ -25,17 +26,11 @@ def check_non_negative(option: str, value: int | None) -> None:
 
 
 def parse_seeds(text: str) -> list[int]:
-    """``"0-4"`` -> [0, 1, 2, 3, 4]; ``"0,2,7"`` -> [0, 2, 7]; ranges and lists combine."""
-    seeds: list[int] = []
-    for part in text.split(","):
-        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
-        if not m or (m.group(2) is not None and int(m.group(2)) < int(m.group(1))):
-            raise UsageError(f"--seeds {text!r}: expected non-negative seeds like 0-4 or 0,2,7")
-        lo = int(m.group(1))
-        seeds.extend(range(lo, int(m.group(2) or lo) + 1))
-    if len(set(seeds)) != len(seeds):
-        raise UsageError(f"--seeds {text!r} names a seed twice")
-    return seeds
+    """``--seeds``: ``"0-4"`` -> [0, 1, 2, 3, 4]; ``"0,2,7"`` -> [0, 2, 7] (:func:`soundloc.config.parse_seeds`)."""
+    try:
+        return list(config_parse_seeds(text))
+    except ValueError as exc:
+        raise UsageError(f"--{exc}") from None
 
 
 def check_output_dir(option: str, path: str | Path) -> Path:

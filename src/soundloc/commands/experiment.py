@@ -37,6 +37,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "unsup_144k, sup_2.5k, semi_2.5k_10k, semi_2.5k_144k; table2 semi_500_10k ... "
                              "semi_2500_10k; table3 unsup_144k, sup_2.5k, semi_2.5k_10k. A GPU's 15 minutes hold one "
                              "or two rows at the full scale, e.g. --rows sup_2.5k")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs of every row (default: the scale's)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda when visible, else cpu)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -49,19 +50,17 @@ def run(args: argparse.Namespace) -> int:
         check_device("--device", args.device)
         if args.packed and args.data in (None, "synthetic"):
             raise UsageError("--packed needs --data DIR")
+        if args.epochs is not None and args.epochs < 1:
+            raise UsageError(f"--epochs must be >= 1, got {args.epochs}")
         if args.threads is not None and args.threads < 1:
             raise UsageError(f"--threads must be >= 1, got {args.threads}")
         import torch
 
-        from soundloc.experiments.engine import DataConfig
-        from soundloc.experiments.tables import TableConfig, TableScale, check_table, markdown_table, run_table
+        from soundloc.experiments.table_report import table_config
+        from soundloc.experiments.tables import check_table, markdown_table, run_table
 
-        synthetic = args.data in (None, "synthetic")
-        data = DataConfig() if synthetic else DataConfig(source="packed" if args.packed else "folder", root=args.data,
-                                                         annotated=args.annotated)
-        config = TableConfig(table=args.table, scale=TableScale.named(args.scale), data=data, seeds=tuple(seeds),
-                             preset=args.preset or ("cpu" if synthetic else "paper"), device=args.device,
-                             rows=None if args.rows is None else tuple(k.strip() for k in args.rows.split(",")))
+        config = table_config(args.table, args.scale, data=args.data, annotated=args.annotated, packed=args.packed,
+                              preset=args.preset, seeds=seeds, rows=args.rows, device=args.device, epochs=args.epochs)
         check_table(config)
     except (UsageError, ValueError, TypeError, FileNotFoundError, KeyError) as exc:
         return fail("experiment", exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)

@@ -17,13 +17,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from soundloc.experiments.engine import RESULTS_FILE, DataConfig
 from soundloc.experiments.tables import BASELINES, MECHANISM_LABEL, TABLES, TableConfig, TableScale
+from soundloc.config import parse_seeds
 from soundloc.utils import read_json, write_json
 from soundloc.viz import scheme_colour
 
@@ -32,29 +32,6 @@ if TYPE_CHECKING:
 
 #: The file :func:`write_provenance` writes into a table folder.
 PROVENANCE_FILE = "provenance.json"
-
-
-def parse_seeds(seeds: int | str | Iterable[int]) -> tuple[int, ...]:
-    """Seeds as ``soundloc experiment --seeds`` takes them: an int, ``"0-4"``, ``"0,2,7"`` (ranges
-    and lists combine) or a sequence of ints; each seed once."""
-    if isinstance(seeds, bool):
-        raise ValueError(f"seeds: expected ints like 0, '0-4' or '0,2', got {seeds!r}")
-    if isinstance(seeds, int):
-        out = [seeds]
-    elif isinstance(seeds, str):
-        out = []
-        for part in seeds.split(","):
-            m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
-            if not m or (m.group(2) is not None and int(m.group(2)) < int(m.group(1))):
-                raise ValueError(f"seeds {seeds!r}: expected non-negative seeds like 0-4 or 0,2,7")
-            out.extend(range(int(m.group(1)), int(m.group(2) or m.group(1)) + 1))
-    else:
-        out = list(seeds)
-    if not out or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in out):
-        raise ValueError(f"seeds: expected non-negative ints, got {seeds!r}")
-    if len(set(out)) != len(out):
-        raise ValueError(f"seeds {seeds!r} names a seed twice")
-    return tuple(out)
 
 
 def table_config(table: str = "table1", scale: str = "tiny", data: str | None = "synthetic",

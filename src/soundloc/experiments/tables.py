@@ -33,7 +33,8 @@ import numpy as np
 from soundloc.config import ConfigMixin, check_choice, check_int, check_number
 from soundloc.constants import Scale, Scheme
 from soundloc.experiments.engine import RESULTS_FILE, DataConfig, Preset, build_data, build_run_config, run_training
-from soundloc.utils import atomic_open, json_safe, read_json, write_json
+from soundloc.experiments.provenance import provenance
+from soundloc.utils import atomic_open, default_device, json_safe, read_json, write_json
 
 TableName = Literal["table1", "table2", "table3"]
 Mechanism = Literal["cosine", "relu"]
@@ -258,6 +259,8 @@ def run_table(config: TableConfig, out: str | os.PathLike[str], progress: bool =
                       for name, v in baselines.items() if v},
         "comparable_with_paper": not config.synthetic,
         "command": command,
+        # this process (the rows' own runs, possibly older and reused, keep theirs in runs/*/)
+        "provenance": provenance(config.device or default_device(), command or ""),
     }
     write_json(out / "results.json", json_safe(results))
     with atomic_open(out / "table.md", "w", encoding="utf-8") as fh:
