@@ -110,8 +110,15 @@ def test_the_tables_own_seeds_when_it_lists_them(folder: Path) -> None:
     # a table written by "--seeds 0-1" while seed 2's runs have finished since: seeds 0 and 1
     (folder / "results.json").write_text(json.dumps({"table": "table2", "config": {"seeds": [0, 1]}}))
     report = t2.load_table2(folder)
-    assert report.seeds == (0, 1) and report.incomplete == (2, 3)
+    assert report.seeds == (0, 1) and report.incomplete == (2, 3) and report.missing == ()
     assert report.scores[(500, "cosine")]["ciou_at_0.5"] == pytest.approx([60.0, 70.0])
+
+
+def test_seeds_listed_by_the_table_without_their_runs(folder: Path) -> None:
+    # a clone where the table lists seeds 0-4 but only the runs of seeds 0-2 (and part of 3) are there
+    (folder / "results.json").write_text(json.dumps({"table": "table2", "config": {"seeds": [0, 1, 2, 3, 4]}}))
+    report = t2.load_table2(folder)
+    assert report.seeds == (0, 1, 2) and report.missing == (3, 4) and report.incomplete == ()
 
 
 def test_no_runs_yet(tmp_path: Path) -> None:

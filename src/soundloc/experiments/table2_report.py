@@ -84,6 +84,8 @@ class Table2Report:
         folder: the table's folder (holding ``runs/``).
         seeds: the seeds whose runs are all finished, sorted.
         incomplete: seeds with some but not all of their runs finished (left out).
+        missing: seeds that the table's ``results.json`` lists but whose runs are not all in
+            ``runs/`` (e.g. not committed yet; left out).
         scores: ``(paper labels, mechanism) -> {"ciou_at_0.5": [...], "auc": [...]}``, one value
             per seed of ``seeds``.
         baselines: ``name -> {"ciou_at_0.5": [...], "auc": [...]}`` per seed, from the test of
@@ -97,6 +99,7 @@ class Table2Report:
     folder: Path
     seeds: tuple[int, ...] = ()
     incomplete: tuple[int, ...] = ()
+    missing: tuple[int, ...] = ()
     scores: dict[tuple[int, str], dict[str, list[float]]] = field(default_factory=dict)
     baselines: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     labelled: dict[int, int] = field(default_factory=dict)
@@ -155,11 +158,14 @@ def load_table2(folder: str | os.PathLike[str]) -> Table2Report:
     present = _seeds_present(folder)
     complete = sorted(s for s in present if all((_run_folder(folder, k, m, s) / RESULTS_FILE).is_file()
                                                 for k in PAPER_LABELS for m in MECHANISMS))
+    missing: list[int] = []
     if (folder / "results.json").is_file():
         listed = read_json(folder / "results.json", "table results").get("config", {}).get("seeds")
         if listed is not None:
+            missing = sorted(set(listed) - set(complete))
             complete = [s for s in complete if s in set(listed)]
-    report = Table2Report(folder=folder, seeds=tuple(complete), incomplete=tuple(sorted(present - set(complete))))
+    report = Table2Report(folder=folder, seeds=tuple(complete), missing=tuple(missing),
+                          incomplete=tuple(sorted(present - set(complete) - set(missing))))
     for labels in PAPER_LABELS:
         for mechanism in MECHANISMS:
             report.scores[(labels, mechanism)] = {m: [] for m in METRICS}
