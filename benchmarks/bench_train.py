@@ -54,6 +54,7 @@ import math
 import os
 import platform
 import shlex
+import statistics
 import sys
 import tempfile
 import time
@@ -330,8 +331,12 @@ def plain_variant(args: argparse.Namespace, cfg: ModelConfig, root: Path, ids: l
     seed_everything(args.seed)
     model = build_model(cfg).to(device).train()
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-    loader = DataLoader(PlainFiles(root, ids, cfg.image_size, cfg.clip_samples), batch_size=args.batch_size,
-                        shuffle=True, drop_last=True, num_workers=args.workers)
+    files = PlainFiles(root, ids, cfg.image_size, cfg.clip_samples)
+    t = time.perf_counter()
+    for k in range(args.batch_size):  # the CPU work of one batch's decoding, in one process
+        files[k]
+    decode_ms = (time.perf_counter() - t) * 1e3
+    loader = DataLoader(files, batch_size=args.batch_size, shuffle=True, drop_last=True, num_workers=args.workers)
     gen = torch.Generator().manual_seed(args.seed)
 
     def step(image: torch.Tensor, wav: torch.Tensor) -> None:
@@ -360,7 +365,7 @@ def plain_variant(args: argparse.Namespace, cfg: ModelConfig, root: Path, ids: l
     del batches
     return Result("(a) plain: fp32 eager, JPEG + WAV decoded per step, "
                   f"{args.workers} workers", args.batch_size * args.steps / seconds, seconds, args.steps, peak,
-                  flops, args.batch_size)
+                  flops, args.batch_size, extra={"decode_batch_ms": decode_ms})
 
 
 def engine_config(args: argparse.Namespace, device: torch.device, workers: int) -> TrainConfig:
@@ -547,8 +552,10 @@ def median_result(runs: list[Result]) -> Result:
         mid = dataclasses.replace(a, seconds=(a.seconds + b.seconds) / 2)
         mid.pairs_per_s = mid.batch_size * mid.steps / mid.seconds
     peaks = [r.peak_bytes for r in runs if r.peak_bytes is not None]
-    return dataclasses.replace(mid, peak_bytes=max(peaks) if peaks else None,
-                               extra={**mid.extra, "runs_pairs_per_s": pairs})
+    extra = {**mid.extra, "runs_pairs_per_s": pairs}
+    if "decode_batch_ms" in mid.extra:
+        extra["decode_batch_ms_runs"] = [r.extra["decode_batch_ms"] for r in runs]
+    return dataclasses.replace(mid, peak_bytes=max(peaks) if peaks else None, extra=extra)
 
 
 def report(info: dict[str, Any], results: list[Result], profile: dict[str, float], device: torch.device,
@@ -561,7 +568,10 @@ def report(info: dict[str, Any], results: list[Result], profile: dict[str, float
              + (f"; each variant run {info['repeats']} times in alternating order, the median shown "
                 f"(every run: {'; '.join(', '.join(f'{x:.1f}' for x in r.extra['runs_pairs_per_s']) for r in results)} pairs/s)"
                 if info["repeats"] > 1 else "") + f"; MFU against: {info['mfu_peak']}", "",
-             table(results, device, peak), ""]
+             table(results, device, peak), "",
+             f"Decoding one batch of (a) (JPEG + WAV of {info['batch_size']} pairs) takes "
+             f"{statistics.median(results[0].extra['decode_batch_ms_runs']):.0f} ms of one core (median over the runs); "
+             "(a)'s workers do it beside the training step.", ""]
     if profile:
         lines += ["Where (b)'s step goes (extra steps, device synchronised between phases):", "",
                   profile_table(profile), ""]

@@ -89,6 +89,11 @@ ValFn = Callable[[SoundLocalizer, Any], dict[str, float]]
 class TrainConfig(ConfigMixin):
     """How to train (plain types only: ``asdict`` of it goes into saved models).
 
+    The speed settings, from ``amp_dtype`` to ``prefetch_factor``, are for GPU training of the
+    paper's frozen setup. Each one is off by default, so CPU training gives the same numbers
+    as before. ``benchmarks/bench_train.py`` measures them, and ``soundloc train --fast``
+    turns them on.
+
     Attributes:
         scheme: ``"unsupervised"`` | ``"supervised"`` | ``"semi_supervised"`` (module docstring).
         epochs: passes over the training set.
@@ -118,11 +123,6 @@ class TrainConfig(ConfigMixin):
             corrupt file, silent audio), each reported by a warning naming it and counted in the
             epoch's record (``unreadable``), instead of stopping the run
             (:class:`~soundloc.data.SkipUnreadable`).
-
-    Speed settings (GPU training of the paper's frozen setup; each off by default, so that CPU
-    training gives the numbers it always gave; ``benchmarks/bench_train.py`` measures them):
-
-    Attributes:
         amp_dtype: the autocast type of ``amp``: ``"float16"`` (with a gradient scaler) or
             ``"bfloat16"`` (float32's exponent range: no scaler needed).
         channels_last: the model's 4-D weights and the image batches in channels-last memory
