@@ -327,7 +327,9 @@ class ClockedTrainer(DeviceJpegTrainer):
 
 def plain_variant(args: argparse.Namespace, cfg: ModelConfig, root: Path, ids: list[str],
                   device: torch.device) -> Result:
-    """(a): the authors'/LVS-style loop (float32, eager, files decoded per step)."""
+    """(a): the authors'/LVS-style loop (float32, eager, files decoded per step; PyTorch's
+    defaults, so no cuDNN autotuning even after an engine run has turned it on)."""
+    torch.backends.cudnn.benchmark = False
     seed_everything(args.seed)
     model = build_model(cfg).to(device).train()
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4)
