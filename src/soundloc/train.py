@@ -116,7 +116,8 @@ class TrainConfig(ConfigMixin):
             ``lr``, the authors' setting), ``"cosine"`` (cosine annealing to 0 over ``epochs``)
             or ``"step"`` (multiply by ``scheduler_gamma`` every ``scheduler_step`` epochs).
         scheduler_step, scheduler_gamma: the ``"step"`` schedule's period (epochs) and factor.
-        amp: mixed precision on a CUDA device (float16 autocast and a gradient scaler).
+        amp: mixed precision on a CUDA device (autocast to ``amp_dtype``; with float16, a
+            gradient scaler).
         checkpoint_every: with a checkpoint path given to :meth:`Trainer.fit`, also write the
             checkpoint after every this many optimizer steps (``None``: at epoch ends only).
         skip_unreadable: leave out of training the pairs that cannot be read (a missing or
