@@ -128,6 +128,8 @@ def test_train_on_a_prepared_folder(tmp_path) -> None:  # type: ignore[no-untype
     held = set(data.val.ids) | set(test_ids)
     assert not held & set(unlabelled_part.ids) and not held & set(labelled_part.ids)
     assert not set(labelled_part.ids) & set(unlabelled_part.ids) and len(labelled_part.labelled) == 12
+    data.train.set_epoch(3)  # each epoch reaches both parts: fresh annotator draws for the labelled pairs
+    assert labelled_part.epoch == 3 and unlabelled_part.epoch == 3
     run = tmp_path / "run"
     assert main(["train", "--config", str(write_config(tmp_path / "c.json", d)), "--out", str(run), "--quiet"]) == 0
     log = read_log(run)

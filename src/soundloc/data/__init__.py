@@ -10,7 +10,7 @@
 - :mod:`soundloc.data.sound_features` - the frozen sound stream's features, computed once per clip
 """
 from soundloc.data.cache import PackedDataset
-from soundloc.data.dataset import AVDataset, SkipUnreadable, annotation_attention, grid_attention
+from soundloc.data.dataset import AVDataset, EpochConcatDataset, SkipUnreadable, annotation_attention, grid_attention
 from soundloc.metrics.groundtruth import box_map as box_mask  # its one home is the metrics
 from soundloc.data.leakage import check_leakage, enforce_no_leakage
 from soundloc.data.synthetic import SyntheticDataset, SyntheticWorld, WorldConfig, write_world
@@ -20,6 +20,7 @@ __all__ = [
     "ANNOTATION_FRAME",
     "SAMPLE_RATE",
     "AVDataset",
+    "EpochConcatDataset",
     "Annotation",
     "Batch",
     "PackedDataset",

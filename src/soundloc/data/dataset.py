@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import ConcatDataset, Dataset
 
 from soundloc.data import io
 from soundloc.data.layout import ANNOTATIONS_FILE, read_annotations, read_id_list, read_index, split_path
@@ -65,6 +65,18 @@ def annotation_attention(
             raise ValueError(f"annotator must be 'random', 'consensus' or an index < {n}, got {annotator!r}")
         mask = box_map(annotation.boxes[j], annotation.frame_size)
     return grid_attention(mask, grid)
+
+
+class EpochConcatDataset(ConcatDataset):
+    """A ``ConcatDataset`` (e.g. unlabelled pairs followed by labelled ones, the
+    semi-supervised training set) that passes :meth:`set_epoch` on to every part that has it,
+    so each labelled pair gets a fresh annotator draw every epoch (a plain ``ConcatDataset``
+    has no ``set_epoch``, and the draws of epoch 0 would stay)."""
+
+    def set_epoch(self, epoch: int) -> None:
+        for part in self.datasets:
+            if hasattr(part, "set_epoch"):
+                part.set_epoch(epoch)
 
 
 class AVDataset(Dataset[Sample]):

@@ -48,7 +48,7 @@ import torch
 from torch.utils.data import ConcatDataset
 
 from soundloc.config import ConfigMixin, check_choice, check_int
-from soundloc.data import AVDataset, PackedDataset, SkipUnreadable, SyntheticDataset, SyntheticWorld, Unreadable, WorldConfig
+from soundloc.data import AVDataset, EpochConcatDataset, PackedDataset, SkipUnreadable, SyntheticDataset, SyntheticWorld, Unreadable, WorldConfig
 from soundloc.data.layout import read_annotations, read_id_list, split_path
 from soundloc.data.leakage import enforce_no_leakage
 from soundloc.data.sound_features import WithSoundFeatures, ensure_sound_features
@@ -332,7 +332,7 @@ def _folder_data(config: TrainRunConfig, grid: tuple[int, int]) -> RunData:
         parts.append(make(root, unlabelled_ids, labelled=False, **fit))
     if config.train.scheme != "unsupervised":
         parts.append(make(annotated, lab_ids, grid=grid, annotator=config.annotator, labelled=set(lab_ids), **fit))
-    train = parts[0] if len(parts) == 1 else ConcatDataset(parts)
+    train = parts[0] if len(parts) == 1 else EpochConcatDataset(parts)
     val = _all_readable(make(annotated, val_ids, labelled=False, **common), "validation")
     test = _all_readable(make(annotated, test_ids, labelled=False, **common), "test")
     return RunData(train=train, val=val, test=test, grid=grid,
@@ -439,7 +439,7 @@ def with_sound_features(train: Any, model: SoundLocalizer, config: TrainRunConfi
         return train
     parts = train.datasets if isinstance(train, ConcatDataset) else [train]
     wrapped = [WithSoundFeatures(p, ensure_sound_features(model, p, progress=progress)) for p in parts]
-    return ConcatDataset(wrapped) if isinstance(train, ConcatDataset) else wrapped[0]
+    return EpochConcatDataset(wrapped) if isinstance(train, ConcatDataset) else wrapped[0]
 
 
 def _val_fn(grid: tuple[int, int], seed: int) -> Any:
