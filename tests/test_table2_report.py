@@ -114,6 +114,20 @@ def test_the_tables_own_seeds_when_it_lists_them(folder: Path) -> None:
     assert report.scores[(500, "cosine")]["ciou_at_0.5"] == pytest.approx([60.0, 70.0])
 
 
+def test_agreement_with_the_engines_table(folder: Path) -> None:
+    report = t2.load_table2(folder)
+    assert t2.table_agreement(report) is None  # no results.json
+    rows = [{"key": f"semi_{k}_10k", "mechanism": m,
+             "ciou_at_0.5": list(t2.mean_std(report.scores[(k, m)]["ciou_at_0.5"])),
+             "auc": list(t2.mean_std(report.scores[(k, m)]["auc"]))} for k in t2.PAPER_LABELS for m in t2.MECHANISMS]
+    rows[3]["auc"][0] += 0.25  # one mean off by a quarter of a point
+    (folder / "results.json").write_text(json.dumps({"config": {"seeds": [0, 1, 2]}, "rows": rows}))
+    assert t2.table_agreement(t2.load_table2(folder)) == pytest.approx(0.25)
+    # a table over seeds 0-3 while seed 3's runs are not all here: it averages other seeds
+    (folder / "results.json").write_text(json.dumps({"config": {"seeds": [0, 1, 2, 3]}, "rows": rows}))
+    assert t2.table_agreement(t2.load_table2(folder)) is None
+
+
 def test_seeds_listed_by_the_table_without_their_runs(folder: Path) -> None:
     # a clone where the table lists seeds 0-4 but only the runs of seeds 0-2 (and part of 3) are there
     (folder / "results.json").write_text(json.dumps({"table": "table2", "config": {"seeds": [0, 1, 2, 3, 4]}}))

@@ -29,6 +29,7 @@ Numbers on the synthetic world are not comparable with the paper's (Flickr-Sound
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -189,6 +190,30 @@ def load_table2(folder: str | os.PathLike[str]) -> Table2Report:
     return report
 
 
+def table_agreement(report: Table2Report) -> float | None:
+    """The largest difference (in points) between the report's means and stds and those the
+    engine wrote in the table's ``results.json`` (:func:`soundloc.experiments.tables.run_table`),
+    or ``None`` where that file is absent or averages other seeds: a check that the per-seed
+    reading and the engine's table agree."""
+    path = report.folder / "results.json"
+    if not path.is_file() or not report.seeds:
+        return None
+    table = read_json(path, "table results")
+    if tuple(table.get("config", {}).get("seeds", ())) != report.seeds:
+        return None
+    worst = 0.0
+    for row in table["rows"]:
+        labels = next(r.labelled for r in TABLES["table2"] if r.key == row["key"])
+        for metric in METRICS:
+            mine = mean_std(report.scores[(labels, row["mechanism"])][metric])
+            for a, b in zip(mine, row[metric]):
+                if (a is None) != (b is None):
+                    return math.inf
+                if a is not None:
+                    worst = max(worst, abs(a - b))
+    return worst
+
+
 def _compare(report: Table2Report, mechanism: str, high: int, low: int, saturate: bool) -> dict[str, Any]:
     m_high, s_high = mean_std(report.scores[(high, mechanism)]["ciou_at_0.5"])
     m_low, s_low = mean_std(report.scores[(low, mechanism)]["ciou_at_0.5"])
@@ -344,4 +369,4 @@ def plot_table2(report: Table2Report) -> "Figure":
 
 
 __all__ = ["MECHANISMS", "PAPER_LABELS", "PREREGISTERED_SEEDS", "QUESTIONS", "Table2Report", "answer_questions",
-           "format_answers", "load_table2", "markdown_table", "mean_std", "plot_table2"]
+           "format_answers", "load_table2", "table_agreement", "markdown_table", "mean_std", "plot_table2"]
