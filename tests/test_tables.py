@@ -74,6 +74,9 @@ def test_table3_per_annotator_over_two_seeds(tmp_path) -> None:  # type: ignore[
         assert r["per_annotator"]["mean_iou_at_0.5"] == pytest.approx([means.mean(), means.std(ddof=1)])
     md = (out / "table.md").read_text()
     assert "| Unsup. 144k | 60.1 / 52.4 |" in md and "±" in md
+    c = results["baselines"]["centre prior"]
+    assert f"centre prior {c['ciou_at_0.5'][0]:.1f} ± {c['ciou_at_0.5'][1]:.1f} / {c['auc'][0]:.1f}" in md
+    assert "Baselines on the same test scenes" in md and "random " in md and "whole image " in md
 
 
 def test_table2_label_counts_scale_in_proportion() -> None:

@@ -327,6 +327,10 @@ def markdown_table(results: dict[str, Any]) -> str:
             ours = f"{_cell(*b['ciou_at_0.5'])} / {_cell(*b['auc'])}"
             syn, real = (ours, "not run") if config.synthetic else ("not run", ours)
             lines.append(f"| {name.capitalize()} | – | {paper} | {syn} | {real} |")
+    elif results["baselines"]:  # scored against the consensus, not per annotator: beside the table
+        scores = "; ".join(f"{name} {_cell(*b['ciou_at_0.5'])} / {_cell(*b['auc'])}" for name, b in results["baselines"].items())
+        lines += ["", f"Baselines on the same test scenes, scored against the annotators' consensus (cIoU@0.5 / AUC): "
+                      f"{scores}."]
     lines.append("")
     return "\n".join(lines)
 
