@@ -247,10 +247,10 @@ def test_summarize_averages_over_runs_by_hand() -> None:
 
     runs = [_fake_run(0, (0.6, 1.8), True), _fake_run(1, (1.0, 1.2), False)]
     text = summarize(runs)
-    # unsupervised object density: mean of 0.6 and 1.0 = 0.8, population std = 0.2;
-    # context density: mean of 1.8 and 1.2 = 1.5, std = 0.3.
+    # unsupervised object density: mean of 0.6 and 1.0 = 0.8, sample std = 0.2 * sqrt(2) = 0.283;
+    # context density: mean of 1.8 and 1.2 = 1.5, sample std = 0.3 * sqrt(2) = 0.424.
     unsup_mean = next(l for l in text.splitlines() if l.strip().startswith("unsupervised") and "±" in l)
-    assert "0.800±0.200" in unsup_mean and "1.500±0.300" in unsup_mean
+    assert "0.800 ± 0.283" in unsup_mean and "1.500 ± 0.424" in unsup_mean
     assert "seed 0: targets met 2/2" in text
     assert "seed 1: targets met 1/2; not met: b" in text
     with pytest.raises(ValueError, match="at least one run"):

@@ -142,3 +142,16 @@ def test_committed_results_fetched_from_an_archive_once_whole(tmp_path) -> None:
             committed_path("benchmarks/missing", fetch=True, archive_url=url, cache=cache)
     finally:
         httpd.shutdown()
+
+
+def test_mean_std_is_the_sample_deviation() -> None:
+    import pytest
+
+    from soundloc.utils import format_mean_std, mean_std
+
+    # 2, 4, 4, 4, 5, 5, 7, 9: mean 5, squared deviations sum to 32, sample variance 32 / 7
+    assert mean_std([2, 4, 4, 4, 5, 5, 7, 9]) == pytest.approx((5.0, (32 / 7) ** 0.5))
+    assert mean_std([0.3]) == (0.3, None)
+    assert format_mean_std([1.0, 2.0], 2) == "1.50 ± 0.71" and format_mean_std([1.0], 1) == "1.0 (one run)"
+    with pytest.raises(ValueError, match="no values"):
+        mean_std([])

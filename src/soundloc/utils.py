@@ -218,6 +218,22 @@ def _unpack_archive(url: str, folder: Path) -> None:
         fh.write(url + "\n")
 
 
+def mean_std(values: Any) -> tuple[float, float | None]:
+    """Mean and *sample* standard deviation (``ddof = 1``) of a few runs' values, e.g. over
+    seeds; the deviation is ``None`` for a single value. Every "mean ± std" of the library and
+    the book uses this one estimator."""
+    arr = np.asarray(list(values), dtype=float)
+    if arr.size == 0:
+        raise ValueError("mean_std: no values")
+    return float(arr.mean()), (float(arr.std(ddof=1)) if arr.size > 1 else None)
+
+
+def format_mean_std(values: Any, digits: int = 3) -> str:
+    """``"m ± s"`` with ``digits`` decimals (:func:`mean_std`), or ``"m (one run)"``."""
+    m, s = mean_std(values)
+    return f"{m:.{digits}f} (one run)" if s is None else f"{m:.{digits}f} ± {s:.{digits}f}"
+
+
 def quick_mode() -> bool:
     """True when ``SOUNDLOC_QUICK`` is set to a true value (chapters shrink their runs)."""
     return os.environ.get("SOUNDLOC_QUICK", "").strip().lower() not in {"", "0", "false", "no"}

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from soundloc.constants import ANNOTATION_FRAME, SAMPLE_RATE, SCHEMES
 from soundloc.data.types import Annotation
-from soundloc.utils import atomic_path
+from soundloc.utils import atomic_path, mean_std
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -494,7 +494,7 @@ def plot_sweep(points: Mapping[float, Sequence[Mapping[str, Any]]], group: str =
                schemes: Sequence[str] = ("unsupervised", "semi_supervised")) -> "Figure":
     """Attention density on the context and on the object against the co-occurrence
     probability: ``points`` maps a probability to its runs (seeds); one line per scheme
-    (mean, error bars: standard deviation over the seeds, dots: single seeds)."""
+    (mean, error bars: sample standard deviation over the seeds, dots: single seeds)."""
     import matplotlib.pyplot as plt
 
     if not points:
@@ -504,8 +504,9 @@ def plot_sweep(points: Mapping[float, Sequence[Mapping[str, Any]]], group: str =
     for ax, key, what in zip(axes, ("context_density", "object_density"), ("on the context (band)", "on the object")):
         for scheme in schemes:
             vals = [[float(_group_row(r, scheme, group).get(key, np.nan)) for r in points[p]] for p in ps]
-            mean = [np.nanmean(v) for v in vals]
-            std = [np.nanstd(v) for v in vals]
+            stats = [mean_std(f) if (f := [x for x in v if np.isfinite(x)]) else (np.nan, None) for v in vals]
+            mean = [m for m, _ in stats]
+            std = [0.0 if sd is None else sd for _, sd in stats]  # no bar for a single seed
             colour = scheme_colour(scheme)
             ax.errorbar(ps, mean, yerr=std, marker="o", capsize=3, color=colour, label=scheme.replace("_", "-"))
             for p, v in zip(ps, vals):

@@ -35,11 +35,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 
 from soundloc.experiments.engine import RESULTS_FILE
 from soundloc.experiments.tables import BASELINES, MECHANISM_LABEL, PAPER_RANDOM, TABLES
-from soundloc.utils import read_json
+from soundloc.utils import mean_std, read_json
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -66,15 +65,6 @@ def _row_key(labels: int) -> str:
 def _paper(labels: int, mechanism: str) -> tuple[float, float] | None:
     row = next(r for r in TABLES["table2"] if r.labelled == labels)
     return row.paper.get(mechanism)
-
-
-def mean_std(values: list[float] | tuple[float, ...]) -> tuple[float, float | None]:
-    """Mean and sample standard deviation (``ddof = 1``; ``None`` for a single value) of the
-    per-seed scores, as the engine's tables print them."""
-    arr = np.asarray(values, dtype=float)
-    if arr.size == 0:
-        raise ValueError("mean_std needs at least one value")
-    return float(arr.mean()), (float(arr.std(ddof=1)) if arr.size > 1 else None)
 
 
 @dataclass

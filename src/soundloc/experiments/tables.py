@@ -28,13 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 
 from soundloc.config import ConfigMixin, check_choice, check_int, check_number
 from soundloc.constants import Scale, Scheme
 from soundloc.experiments.engine import RESULTS_FILE, DataConfig, Preset, build_data, build_run_config, run_training
 from soundloc.experiments.provenance import provenance
-from soundloc.utils import atomic_open, default_device, json_safe, read_json, write_json
+from soundloc.utils import atomic_open, default_device, json_safe, mean_std, read_json, write_json
 
 TableName = Literal["table1", "table2", "table3"]
 Mechanism = Literal["cosine", "relu"]
@@ -198,9 +197,9 @@ class TableConfig(ConfigMixin):
         }
 
 
-def _mean_std(values: list[float]) -> tuple[float, float | None]:
-    arr = np.asarray(values, dtype=float) * 100.0
-    return float(arr.mean()), (float(arr.std(ddof=1)) if len(arr) > 1 else None)
+def percent_mean_std(values: list[float]) -> tuple[float, float | None]:
+    """:func:`~soundloc.utils.mean_std` of fractions, in % (the paper's tables)."""
+    return mean_std([100.0 * v for v in values])
 
 
 def _cell(mean: float, std: float | None) -> str:
@@ -237,16 +236,16 @@ def run_table(config: TableConfig, out: str | os.PathLike[str], progress: bool =
             record: dict[str, Any] = {
                 "key": row.key, "label": row.label, "scheme": row.scheme, "mechanism": mechanism,
                 "paper": row.paper.get(mechanism), "sizes": runs[0]["sizes"], "seeds": list(config.seeds),
-                "ciou_at_0.5": _mean_std([t["ciou_at_0.5"] for t in tests]), "auc": _mean_std([t["auc"] for t in tests]),
+                "ciou_at_0.5": percent_mean_std([t["ciou_at_0.5"] for t in tests]), "auc": percent_mean_std([t["auc"] for t in tests]),
                 "folders": [f"runs/{row.key}_{mechanism}_seed{s}" for s in config.seeds],
             }
             if config.table == "table3":
                 per = [t["per_annotator"] for t in tests]
                 record["per_annotator"] = {
-                    "iou_at_0.5": [_mean_std([p["iou_at_0.5"][j] for p in per]) for j in range(len(per[0]["iou_at_0.5"]))],
-                    "auc": [_mean_std([p["auc"][j] for p in per]) for j in range(len(per[0]["auc"]))],
-                    "mean_iou_at_0.5": _mean_std([p["mean_iou_at_0.5"] for p in per]),
-                    "mean_auc": _mean_std([p["mean_auc"] for p in per]),
+                    "iou_at_0.5": [percent_mean_std([p["iou_at_0.5"][j] for p in per]) for j in range(len(per[0]["iou_at_0.5"]))],
+                    "auc": [percent_mean_std([p["auc"][j] for p in per]) for j in range(len(per[0]["auc"]))],
+                    "mean_iou_at_0.5": percent_mean_std([p["mean_iou_at_0.5"] for p in per]),
+                    "mean_auc": percent_mean_std([p["mean_auc"] for p in per]),
                 }
             rows.append(record)
             if row is config.selected()[0] and mechanism == "cosine":  # one test set for all rows
@@ -254,7 +253,7 @@ def run_table(config: TableConfig, out: str | os.PathLike[str], progress: bool =
                     baselines[name] = [(t["baselines"][name]["success"], t["baselines"][name]["auc"]) for t in tests]
     results = {
         "table": config.table, "config": config.to_dict(), "rows": rows,
-        "baselines": {name: {"ciou_at_0.5": _mean_std([c for c, _ in v]), "auc": _mean_std([a for _, a in v]),
+        "baselines": {name: {"ciou_at_0.5": percent_mean_std([c for c, _ in v]), "auc": percent_mean_std([a for _, a in v]),
                              "paper": PAPER_RANDOM if name == "random" and config.table == "table1" else None}
                       for name, v in baselines.items() if v},
         "comparable_with_paper": not config.synthetic,

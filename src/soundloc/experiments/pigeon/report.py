@@ -14,7 +14,7 @@ import numpy as np
 
 from soundloc.constants import SCHEMES
 from soundloc.experiments.pigeon.targets import TARGETS, pigeon_targets
-from soundloc.utils import read_json
+from soundloc.utils import format_mean_std, read_json
 
 RESULTS_FILE = "results.json"
 #: Baselines printed beside the schemes (besides random maps, which has its own row).
@@ -158,7 +158,7 @@ def summary_table(runs: list[dict[str, Any]]) -> str:
         have = [v for v in vals if v is not None]
         if not have:
             continue
-        out.append(f"| {scheme} | {group or 'all'} | {key} | {np.mean(have):.3f} ± {np.std(have):.3f} | "
+        out.append(f"| {scheme} | {group or 'all'} | {key} | {format_mean_std(have, 3)} | "
                    + " | ".join(_num(v, 3) for v in vals) + " |")
     for name in PRINTED_BASELINES:
         for group in (None, *GROUP_NAMES):
@@ -170,7 +170,7 @@ def summary_table(runs: list[dict[str, Any]]) -> str:
                     vals.append(b.get(src if group is None else key))
                 have = [v for v in vals if v is not None]
                 if have:
-                    out.append(f"| {name} | {group or 'all'} | {key} | {np.mean(have):.3f} ± {np.std(have):.3f} | "
+                    out.append(f"| {name} | {group or 'all'} | {key} | {format_mean_std(have, 3)} | "
                                + " | ".join(_num(v, 3) for v in vals) + " |")
     return "\n".join(out)
 
@@ -202,7 +202,7 @@ def summarize(runs: list[dict[str, Any]]) -> str:
         vals = [[r["schemes"][name][k] for r in runs if name in r["schemes"]] for k in keys]
         if not vals[0]:
             continue
-        cells = "".join(f"  {np.mean(v):.3f}±{np.std(v):.3f}" for v in vals)
+        cells = "".join(f"  {format_mean_std(v, 3)}" for v in vals)
         lines.append(f"      {name:<16}{cells}")
     for r in runs:
         met = [k for k, v in r.get("targets", {}).items() if v]
@@ -264,7 +264,7 @@ def sweep_table(points: dict[float, list[dict[str, Any]]], group: str = "context
             cells = []
             for key in ("context_density", "object_density", "ciou_at_0.5"):
                 v = [x[key] for x in rows]
-                cells.append(f"{np.mean(v):.2f} ± {np.std(v):.2f}")
+                cells.append(format_mean_std(v, 2))
             each = ", ".join(f"{r.get('seed')}: {x['context_density']:.2f} / {x['object_density']:.2f}" for r, x in zip(runs, rows))
             out.append(f"| {p:g} | {scheme} | {len(rows)} | " + " | ".join(cells) + f" | {each} |")
     return "\n".join(out)
