@@ -494,3 +494,19 @@ def test_every_committed_run_config_loads() -> None:
                 assert cfg.model.to_dict() == data["model_config"], f
             if "world_config" in data:
                 assert cfg.world.to_dict() == {**data["world_config"], "bound_fraction": 1.0}, f
+
+
+def test_paired_difference_by_hand() -> None:
+    from soundloc.experiments.pigeon import paired_difference
+
+    def run(seed: int, band: float) -> dict:
+        return {"seed": seed, "schemes": {"unsupervised": {"groups": {"context_bound": {"context_density": band}}}}}
+
+    base = [run(0, 1.8), run(1, 1.2), run(2, 1.5)]
+    ctrl = [run(1, 1.0), run(0, 1.9)]  # seed 2 missing, order shuffled
+    d = paired_difference(base, ctrl)
+    # seed 0: 1.9 - 1.8 = 0.1, seed 1: 1.0 - 1.2 = -0.2; mean -0.05, sample std 0.3 / sqrt(2)
+    assert d["seeds"] == [0, 1] and d["diff"] == pytest.approx([0.1, -0.2])
+    assert d["mean"] == pytest.approx(-0.05) and d["std"] == pytest.approx(0.3 / 2 ** 0.5) and d["n_lower"] == 1
+    with pytest.raises(ValueError, match="share no seed"):
+        paired_difference(base[2:], ctrl)

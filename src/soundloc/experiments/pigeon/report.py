@@ -14,7 +14,7 @@ import numpy as np
 
 from soundloc.constants import SCHEMES
 from soundloc.experiments.pigeon.targets import TARGETS, pigeon_targets
-from soundloc.utils import format_mean_std, read_json
+from soundloc.utils import format_mean_std, mean_std, read_json
 
 RESULTS_FILE = "results.json"
 #: Baselines printed beside the schemes (besides random maps, which has its own row).
@@ -249,6 +249,26 @@ def sweep_points(folders: dict[float, str | os.PathLike[str]]) -> dict[float, li
     return {p: runs for p, runs in sorted(out.items()) if runs}
 
 
+def paired_difference(runs_a: list[dict[str, Any]], runs_b: list[dict[str, Any]], scheme: str = "unsupervised",
+                      group: str = "context_bound", key: str = "context_density") -> dict[str, Any]:
+    """Seed by seed, ``key`` of ``scheme`` on ``group``'s scenes in ``runs_b`` minus the same in
+    ``runs_a`` (the seeds both have), e.g. a control against the pre-registered setup: a paired
+    comparison removes the seed-to-seed spread the two setups share (same world, same split).
+
+    Returns ``seeds``, ``a``, ``b`` and ``diff`` (lists in seed order), ``mean``/``std`` of the
+    differences (:func:`~soundloc.utils.mean_std`; ``std`` ``None`` for one seed) and
+    ``n_lower`` (seeds where ``b`` is below ``a``)."""
+    a = {r["seed"]: r["schemes"][scheme]["groups"][group][key] for r in runs_a}
+    b = {r["seed"]: r["schemes"][scheme]["groups"][group][key] for r in runs_b}
+    seeds = sorted(set(a) & set(b))
+    if not seeds:
+        raise ValueError("paired_difference: the two series share no seed")
+    diff = [b[s] - a[s] for s in seeds]
+    mean, std = mean_std(diff)
+    return {"seeds": seeds, "a": [a[s] for s in seeds], "b": [b[s] for s in seeds], "diff": diff,
+            "mean": mean, "std": std, "n_lower": sum(d < 0 for d in diff)}
+
+
 def sweep_table(points: dict[float, list[dict[str, Any]]], group: str = "context_bound") -> str:
     """A Markdown table of a sweep: for each probability and scheme, the attention density on
     the context and on the object of ``group``'s scenes, mean ± std over the seeds, and the
@@ -279,6 +299,7 @@ __all__ = [
     "load_results",
     "load_runs",
     "mean_run",
+    "paired_difference",
     "summarize",
     "summary_table",
     "sweep_points",
