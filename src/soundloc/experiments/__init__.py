@@ -5,4 +5,7 @@
 - :mod:`soundloc.experiments.localize`   - a trained model on a user's image/video and sound
 - :mod:`soundloc.experiments.pigeon`     - the pigeon superstition on the synthetic world
 - :mod:`soundloc.experiments.provenance` - what every committed result records about its run
+- :mod:`soundloc.experiments.tables`     - the paper's Tables 1-3 (``soundloc experiment``)
+- :mod:`soundloc.experiments.table_report`  - a table folder read back: provenance, baselines, figure
+- :mod:`soundloc.experiments.table2_report` - Table 2's pre-registered questions over seeds
 """
