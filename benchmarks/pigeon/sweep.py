@@ -16,16 +16,15 @@ import matplotlib
 matplotlib.use("Agg")
 
 from soundloc import viz  # noqa: E402
-from soundloc.experiments.pigeon.report import sweep_points, sweep_table  # noqa: E402
+from soundloc.experiments.pigeon.report import SWEEP_FOLDERS, SWEEP_SEEDS, sweep_points, sweep_table  # noqa: E402
 from soundloc.utils import atomic_path  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-FOLDERS = {0.25: HERE / "sweep/p0.25", 0.5: HERE / "sweep/p0.5", 0.75: HERE / "sweep/p0.75",
-           0.9: HERE / "smoke", 1.0: HERE / "sweep/p1.0"}
+FOLDERS = {p: HERE / folder for p, folder in SWEEP_FOLDERS.items()}
 
 
 def main() -> None:
-    points = {p: [r for r in runs if r.get("seed") in (0, 1, 2)] for p, runs in sweep_points(FOLDERS).items()}
+    points = {p: [r for r in runs if r.get("seed") in SWEEP_SEEDS] for p, runs in sweep_points(FOLDERS).items()}
     points = {p: runs for p, runs in points.items() if runs}
     if not points:
         print("no sweep runs yet")

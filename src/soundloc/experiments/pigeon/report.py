@@ -242,6 +242,13 @@ def compare(groups: dict[str, list[dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
+#: The pre-registered co-occurrence sweep: probability -> its runs' folder under
+#: ``benchmarks/pigeon/`` (0.9 is the pre-registered setup's own runs) and the seeds it uses.
+SWEEP_FOLDERS: dict[float, str] = {0.25: "sweep/p0.25", 0.5: "sweep/p0.5", 0.75: "sweep/p0.75", 0.9: "smoke",
+                                   1.0: "sweep/p1.0"}
+SWEEP_SEEDS: tuple[int, ...] = (0, 1, 2)
+
+
 def sweep_points(folders: dict[float, str | os.PathLike[str]]) -> dict[float, list[dict[str, Any]]]:
     """The runs (seeds) of each co-occurrence probability of a sweep: probability -> folder of
     ``seed<N>`` runs (:func:`load_runs`); probabilities without runs are left out."""
@@ -291,6 +298,8 @@ def sweep_table(points: dict[float, list[dict[str, Any]]], group: str = "context
 
 
 __all__ = [
+    "SWEEP_FOLDERS",
+    "SWEEP_SEEDS",
     "GROUP_NAMES",
     "PRINTED_BASELINES",
     "RESULTS_FILE",
