@@ -510,3 +510,33 @@ def test_paired_difference_by_hand() -> None:
     assert d["mean"] == pytest.approx(-0.05) and d["std"] == pytest.approx(0.3 / 2 ** 0.5) and d["n_lower"] == 1
     with pytest.raises(ValueError, match="share no seed"):
         paired_difference(base[2:], ctrl)
+
+
+def test_sweep_contrasts_by_hand() -> None:
+    from soundloc.experiments.pigeon import sweep_contrast_table, sweep_contrasts
+
+    def run(seed: int, u_b: float, u_f: float, s_b: float, t1: bool, t3: bool) -> dict:
+        def g(band: float) -> dict:
+            return {"context_density": band}
+        return {"seed": seed, "targets": {"T1": t1, "T3": t3},
+                "schemes": {"unsupervised": {"groups": {"context_bound": g(u_b), "free": g(u_f)}},
+                            "semi_supervised": {"groups": {"context_bound": g(s_b), "free": g(0.5)}}}}
+
+    points = {0.25: [run(0, 1.0, 0.8, 0.4, True, False), run(1, 0.9, 0.9, 1.2, False, False)],
+              0.9: [run(1, 1.5, 0.7, 0.5, True, True), run(0, 1.2, 1.0, 0.6, True, False)]}
+    c = sweep_contrasts(points, reference=0.25)
+    ref, hi = c[0.25], c[0.9]
+    assert ref["vs_reference"] is None and ref["t1"] == (1, 2) and ref["t3"] == (0, 2)
+    # reference: bands 1.0, 0.9 -> mean 0.95, sample std 0.1 / sqrt(2); gaps 0.2, 0.0
+    assert ref["u_band"] == pytest.approx((0.95, 0.1 / 2 ** 0.5))
+    assert ref["u_gap"] == pytest.approx((0.1, 0.2 / 2 ** 0.5))
+    assert ref["s_below_u"] == (1, 2)  # seed 0: 0.4 < 1.0; seed 1: 1.2 > 0.9
+    # p = 0.9, paired by seed: seed 0 1.2 - 1.0 = 0.2, seed 1 1.5 - 0.9 = 0.6
+    assert hi["vs_reference"]["diff"] == pytest.approx([0.2, 0.6]) and hi["vs_reference"]["n_lower"] == 0
+    assert hi["t1"] == (2, 2) and hi["t3"] == (1, 2) and hi["s_below_u"] == (2, 2)
+    assert hi["u_gap"] == pytest.approx((0.5, 0.6 / 2 ** 0.5))  # gaps 0.2 (seed 0) and 0.8 (seed 1)
+    table = sweep_contrast_table(c)
+    assert "| 0.25 | 1 of 2 | 0 of 2 | 0.95 ± 0.07 |" in table
+    assert "| +0.40 ± 0.28 (2 of 2 higher) |" in table
+    with pytest.raises(ValueError, match="reference probability 0.5"):
+        sweep_contrasts(points, reference=0.5)

@@ -16,7 +16,14 @@ import matplotlib
 matplotlib.use("Agg")
 
 from soundloc import viz  # noqa: E402
-from soundloc.experiments.pigeon.report import SWEEP_FOLDERS, SWEEP_SEEDS, sweep_points, sweep_table  # noqa: E402
+from soundloc.experiments.pigeon.report import (  # noqa: E402
+    SWEEP_FOLDERS,
+    SWEEP_SEEDS,
+    sweep_contrast_table,
+    sweep_contrasts,
+    sweep_points,
+    sweep_table,
+)
 from soundloc.utils import atomic_path  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -30,6 +37,13 @@ def main() -> None:
         print("no sweep runs yet")
         return
     table = sweep_table(points)
+    reference = 1 / next(iter(points.values()))[0]["config"]["world"]["num_classes"]  # 1/K: the band says nothing
+    if reference in points:
+        table += ("\n\n## Against 1/K (the band says nothing), seed by seed\n\n"
+                  "T1 and T3 as defined in PREREGISTRATION.md; U = unsupervised, S = semi-supervised; band "
+                  "densities on the context-bound classes' scenes; the paired change is each seed's U band "
+                  f"density minus the same seed's at p = {reference:g}.\n\n"
+                  + sweep_contrast_table(sweep_contrasts(points, reference=reference)))
     print(table)
     with atomic_path(HERE / "sweep" / "summary.md") as tmp:
         tmp.write_text("# Co-occurrence sweep (context-bound classes' scenes; seeds 0-2)\n\n"

@@ -297,6 +297,66 @@ def sweep_table(points: dict[float, list[dict[str, Any]]], group: str = "context
     return "\n".join(out)
 
 
+def sweep_contrasts(points: dict[float, list[dict[str, Any]]], reference: float) -> dict[float, dict[str, Any]]:
+    """What the co-occurrence sweep says about the unsupervised pull to the band, per probability.
+
+    At the ``reference`` probability (1/K: a context-bound class's band shows its own texture no
+    more often than a free class's) the two groups of classes differ only in *which* classes they
+    hold, so whatever separates them there is the classes themselves, not the co-occurrence. For
+    each probability ``p`` the result gives:
+
+    - ``t1``, ``t3``: seeds meeting T1 (band above object, context-bound scenes) and T3 (bound
+      band density ≥ free band density + 0.3), as ``(met, seeds)``, from each run's ``targets``;
+    - ``u_band``: the unsupervised band density on context-bound scenes, ``(mean, std)``
+      (:func:`~soundloc.utils.mean_std`);
+    - ``u_gap``: the same minus the free classes' band density, ``(mean, std)``;
+    - ``vs_reference``: :func:`paired_difference` of ``u_band`` against the reference's runs
+      (the same seeds; ``None`` at the reference itself);
+    - ``s_band``: the semi-supervised band density on context-bound scenes, ``(mean, std)``, and
+      ``s_below_u``: seeds where it is below the unsupervised one, ``(count, seeds)``.
+    """
+    if reference not in points:
+        raise ValueError(f"sweep_contrasts: no runs at the reference probability {reference:g}")
+
+    def band(r: dict[str, Any], scheme: str, group: str) -> float:
+        return r["schemes"][scheme]["groups"][group]["context_density"]
+
+    out: dict[float, dict[str, Any]] = {}
+    for p, runs in sorted(points.items()):
+        n = len(runs)
+        out[p] = {
+            "t1": (sum(bool(r["targets"]["T1"]) for r in runs), n),
+            "t3": (sum(bool(r["targets"]["T3"]) for r in runs), n),
+            "u_band": mean_std([band(r, "unsupervised", "context_bound") for r in runs]),
+            "u_gap": mean_std([band(r, "unsupervised", "context_bound") - band(r, "unsupervised", "free")
+                               for r in runs]),
+            "vs_reference": None if p == reference else paired_difference(points[reference], runs),
+            "s_band": mean_std([band(r, "semi_supervised", "context_bound") for r in runs]),
+            "s_below_u": (sum(band(r, "semi_supervised", "context_bound") < band(r, "unsupervised", "context_bound")
+                              for r in runs), n),
+        }
+    return out
+
+
+def sweep_contrast_table(contrasts: dict[float, dict[str, Any]]) -> str:
+    """:func:`sweep_contrasts` as a Markdown table (mean ± std over the seeds)."""
+    def ms(pair: tuple[float, float | None]) -> str:
+        m, sd = pair
+        return f"{m:.2f} (one run)" if sd is None else f"{m:.2f} ± {sd:.2f}"
+
+    out = ["| probability | T1 met | T3 met | U band density (bound) | U band, bound − free | "
+           "U band, paired change from 1/K | S band density (bound) | S band below U |",
+           "|---|---|---|---|---|---|---|---|"]
+    for p, c in sorted(contrasts.items()):
+        ref = c["vs_reference"]
+        change = "reference" if ref is None else (
+            f"{ref['mean']:+.2f}" + ("" if ref["std"] is None else f" ± {ref['std']:.2f}")
+            + f" ({len(ref['seeds']) - ref['n_lower']} of {len(ref['seeds'])} higher)")
+        out.append(f"| {p:g} | {c['t1'][0]} of {c['t1'][1]} | {c['t3'][0]} of {c['t3'][1]} | {ms(c['u_band'])} | "
+                   f"{ms(c['u_gap'])} | {change} | {ms(c['s_band'])} | {c['s_below_u'][0]} of {c['s_below_u'][1]} |")
+    return "\n".join(out)
+
+
 __all__ = [
     "SWEEP_FOLDERS",
     "SWEEP_SEEDS",
@@ -311,6 +371,8 @@ __all__ = [
     "paired_difference",
     "summarize",
     "summary_table",
+    "sweep_contrast_table",
+    "sweep_contrasts",
     "sweep_points",
     "sweep_table",
     "target_summary",
