@@ -540,3 +540,6 @@ def test_sweep_contrasts_by_hand() -> None:
     assert "| +0.40 ± 0.28 (2 of 2 higher) |" in table
     with pytest.raises(ValueError, match="reference probability 0.5"):
         sweep_contrasts(points, reference=0.5)
+    from soundloc.experiments.pigeon import uninformative_p
+
+    assert uninformative_p({0.9: [{"config": {"world": {"num_classes": 8}}}]}) == 0.125 and uninformative_p({}) is None

@@ -23,6 +23,7 @@ from soundloc.experiments.pigeon.report import (  # noqa: E402
     sweep_contrasts,
     sweep_points,
     sweep_table,
+    uninformative_p,
 )
 from soundloc.utils import atomic_path  # noqa: E402
 
@@ -37,7 +38,7 @@ def main() -> None:
         print("no sweep runs yet")
         return
     table = sweep_table(points)
-    reference = 1 / next(iter(points.values()))[0]["config"]["world"]["num_classes"]  # 1/K: the band says nothing
+    reference = uninformative_p(points)  # 1/K: the band says nothing
     if reference in points:
         table += ("\n\n## Against 1/K (the band says nothing), seed by seed\n\n"
                   "T1 and T3 as defined in PREREGISTRATION.md; U = unsupervised, S = semi-supervised; band "

@@ -24,6 +24,7 @@ from soundloc.experiments.pigeon.report import (
     sweep_points,
     sweep_table,
     target_summary,
+    uninformative_p,
 )
 from soundloc.experiments.pigeon.run import (
     PigeonData,
@@ -52,6 +53,7 @@ __all__ = [
     "sweep_points",
     "sweep_table",
     "target_summary",
+    "uninformative_p",
     "RESULTS_FILE",
     "SCALES",
     "SCHEMES",

@@ -297,6 +297,16 @@ def sweep_table(points: dict[float, list[dict[str, Any]]], group: str = "context
     return "\n".join(out)
 
 
+def uninformative_p(points: dict[float, list[dict[str, Any]]]) -> float | None:
+    """1/K, the probability at which a context-bound class's band says nothing (as a free
+    class's), from the sweep runs' own world (``None`` without runs): the reference of
+    :func:`sweep_contrasts`."""
+    for runs in points.values():
+        if runs:
+            return 1.0 / runs[0]["config"]["world"]["num_classes"]
+    return None
+
+
 def sweep_contrasts(points: dict[float, list[dict[str, Any]]], reference: float) -> dict[float, dict[str, Any]]:
     """What the co-occurrence sweep says about the unsupervised pull to the band, per probability.
 
@@ -376,4 +386,5 @@ __all__ = [
     "sweep_points",
     "sweep_table",
     "target_summary",
+    "uninformative_p",
 ]
