@@ -155,3 +155,13 @@ def test_mean_std_is_the_sample_deviation() -> None:
     assert format_mean_std([1.0, 2.0], 2) == "1.50 ± 0.71" and format_mean_std([1.0], 1) == "1.0 (one run)"
     with pytest.raises(ValueError, match="no values"):
         mean_std([])
+
+
+def test_format_pair_by_hand() -> None:
+    from soundloc.utils import format_pair
+
+    assert format_pair(12.345, 1.25, digits=1) == "12.3 ± 1.2"  # 1.25 rounds half to even
+    assert format_pair(12.345, None, digits=1) == "12.3"
+    assert format_pair(0.5, None, digits=2, single=" (one run)") == "0.50 (one run)"
+    assert format_pair(-0.05, 0.2121, digits=2, signed=True) == "-0.05 ± 0.21"
+    assert format_pair(0.4, None, digits=2, signed=True) == "+0.40"

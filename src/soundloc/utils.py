@@ -228,10 +228,17 @@ def mean_std(values: Any) -> tuple[float, float | None]:
     return float(arr.mean()), (float(arr.std(ddof=1)) if arr.size > 1 else None)
 
 
+def format_pair(mean: float, std: float | None, digits: int = 3, single: str = "", signed: bool = False) -> str:
+    """``"m ± s"`` with ``digits`` decimals, or ``"m"`` + ``single`` where ``std`` is ``None``
+    (one run); ``signed`` writes the mean's sign (a change). The one format of a mean and its
+    spread in every table of the library."""
+    m = f"{mean:+.{digits}f}" if signed else f"{mean:.{digits}f}"
+    return m + single if std is None else f"{m} ± {std:.{digits}f}"
+
+
 def format_mean_std(values: Any, digits: int = 3) -> str:
     """``"m ± s"`` with ``digits`` decimals (:func:`mean_std`), or ``"m (one run)"``."""
-    m, s = mean_std(values)
-    return f"{m:.{digits}f} (one run)" if s is None else f"{m:.{digits}f} ± {s:.{digits}f}"
+    return format_pair(*mean_std(values), digits=digits, single=" (one run)")
 
 
 def quick_mode() -> bool:

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from soundloc.experiments.engine import RESULTS_FILE
 from soundloc.experiments.tables import BASELINES, MECHANISM_LABEL, PAPER_RANDOM, TABLES
-from soundloc.utils import mean_std, read_json
+from soundloc.utils import format_pair, mean_std, read_json
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -272,8 +272,7 @@ def format_answers(report: Table2Report, answers: dict[str, Any] | None = None) 
 
 
 def _cell(values: list[float]) -> str:
-    m, s = mean_std(values)
-    return f"{m:.1f}" if s is None else f"{m:.1f} ± {s:.1f}"
+    return format_pair(*mean_std(values), digits=1)
 
 
 def markdown_table(report: Table2Report) -> str:

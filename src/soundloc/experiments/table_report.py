@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from soundloc.experiments.engine import RESULTS_FILE, DataConfig
 from soundloc.experiments.tables import BASELINES, MECHANISM_LABEL, TABLES, TableConfig, TableScale
 from soundloc.config import parse_seeds
-from soundloc.utils import read_json, write_json
+from soundloc.utils import format_pair, read_json, write_json
 from soundloc.viz import scheme_colour
 
 if TYPE_CHECKING:
@@ -206,7 +206,7 @@ def localization_markdown(results: dict[str, Any]) -> str:
     """:func:`localization_check` as a Markdown table, the three baselines' rows below the
     models' (so that a table whose own layout has no baseline rows, Table 3, shows them too)."""
     def cell(mean: float, std: float | None) -> str:
-        return f"{mean:.1f}" if std is None else f"{mean:.1f} ± {std:.1f}"
+        return format_pair(mean, std, digits=1)
 
     seeds = len(results["config"]["seeds"])
     lines = [f"cIoU@0.5 / AUC in % against the annotators' consensus, mean over {seeds} seed(s); a row "

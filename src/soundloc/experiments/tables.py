@@ -33,7 +33,7 @@ from soundloc.config import ConfigMixin, check_choice, check_int, check_number
 from soundloc.constants import Scale, Scheme
 from soundloc.experiments.engine import RESULTS_FILE, DataConfig, Preset, build_data, build_run_config, run_training
 from soundloc.experiments.provenance import provenance
-from soundloc.utils import atomic_open, default_device, json_safe, mean_std, read_json, write_json
+from soundloc.utils import atomic_open, default_device, format_pair, json_safe, mean_std, read_json, write_json
 
 TableName = Literal["table1", "table2", "table3"]
 Mechanism = Literal["cosine", "relu"]
@@ -203,7 +203,7 @@ def percent_mean_std(values: list[float]) -> tuple[float, float | None]:
 
 
 def _cell(mean: float, std: float | None) -> str:
-    return f"{mean:.1f}" if std is None else f"{mean:.1f} ± {std:.1f}"
+    return format_pair(mean, std, digits=1)
 
 
 def check_table(config: TableConfig) -> None:

@@ -14,7 +14,7 @@ import numpy as np
 
 from soundloc.constants import SCHEMES
 from soundloc.experiments.pigeon.targets import TARGETS, pigeon_targets
-from soundloc.utils import format_mean_std, mean_std, read_json
+from soundloc.utils import format_mean_std, format_pair, mean_std, read_json
 
 RESULTS_FILE = "results.json"
 #: Baselines printed beside the schemes (besides random maps, which has its own row).
@@ -351,8 +351,7 @@ def sweep_contrasts(points: dict[float, list[dict[str, Any]]], reference: float)
 def sweep_contrast_table(contrasts: dict[float, dict[str, Any]]) -> str:
     """:func:`sweep_contrasts` as a Markdown table (mean ± std over the seeds)."""
     def ms(pair: tuple[float, float | None]) -> str:
-        m, sd = pair
-        return f"{m:.2f} (one run)" if sd is None else f"{m:.2f} ± {sd:.2f}"
+        return format_pair(*pair, digits=2, single=" (one run)")
 
     out = ["| probability | T1 met | T3 met | U band density (bound) | U band, bound − free | "
            "U band, paired change from 1/K | S band density (bound) | S band below U |",
@@ -360,7 +359,7 @@ def sweep_contrast_table(contrasts: dict[float, dict[str, Any]]) -> str:
     for p, c in sorted(contrasts.items()):
         ref = c["vs_reference"]
         change = "reference" if ref is None else (
-            f"{ref['mean']:+.2f}" + ("" if ref["std"] is None else f" ± {ref['std']:.2f}")
+            format_pair(ref["mean"], ref["std"], digits=2, signed=True)
             + f" ({len(ref['seeds']) - ref['n_lower']} of {len(ref['seeds'])} higher)")
         out.append(f"| {p:g} | {c['t1'][0]} of {c['t1'][1]} | {c['t3'][0]} of {c['t3'][1]} | {ms(c['u_band'])} | "
                    f"{ms(c['u_gap'])} | {change} | {ms(c['s_band'])} | {c['s_below_u'][0]} of {c['s_below_u'][1]} |")
