@@ -615,12 +615,15 @@ class Trainer:
         f_s = batch.extras.get("sound_feature")
         if f_s is not None and not self.model.config.freeze_sound:
             raise ValueError("cached sound features need a frozen sound stream (ModelConfig.freeze_sound)")
+        grid = batch.extras.get("visual_feature")
+        if grid is not None and not self.model.config.freeze_visual:
+            raise ValueError("cached visual features need a frozen visual stream (ModelConfig.freeze_visual)")
         if self.ddp is not None and self.model.training:
+            if grid is not None:
+                raise ValueError("cached visual features are for one process (the frozen stream's DDP path reads images)")
             return self.ddp(batch.image, batch.waveform if f_s is None else f_s, f_s is not None,
                             self.config.scheme != "supervised")
-        if f_s is not None:
-            return self.model.localize(self.model.encode_image(batch.image), f_s)
-        return self.model(batch.image, batch.waveform)
+        return cached_forward(self.model, batch)
 
     def compute_loss(self, batch: Batch, out: LocalizerOutput) -> tuple[torch.Tensor, dict[str, float]]:
         """The scheme's objective on one batch: ``(loss, parts)``.
@@ -1150,6 +1153,19 @@ def save_trained(path: str | os.PathLike[str], trainer: Trainer, extra: dict[str
     save_model(path, trainer.model, extra=payload)
 
 
+def cached_forward(model: SoundLocalizer, batch: Batch) -> LocalizerOutput:
+    """The model on a batch (on its device), taking a frozen stream's cached output from the
+    batch where it carries one: ``extras["visual_feature"]`` (the grid v,
+    :mod:`soundloc.data.visual_features`) in place of the visual network and
+    ``extras["sound_feature"]`` (f_s, :mod:`soundloc.data.sound_features`) in place of the sound
+    network. Without either it is ``model(image, waveform)``."""
+    grid, f_s = batch.extras.get("visual_feature"), batch.extras.get("sound_feature")
+    if grid is None and f_s is None:
+        return model(batch.image, batch.waveform)
+    visual = grid.to(model._param_dtype()) if grid is not None else model.encode_image(batch.image)
+    return model.localize(visual, f_s if f_s is not None else model.encode_sound(batch.waveform))
+
+
 @torch.no_grad()
 def predict_attention(
     model: SoundLocalizer,
@@ -1177,7 +1193,7 @@ def predict_attention(
     maps: list[torch.Tensor] = []
     try:
         for batch in progress_bar(loader, progress, desc="attention", unit="batch", leave=False):
-            out = model(batch.image.to(dev), batch.waveform.to(dev))
+            out = cached_forward(model, batch.to(dev))
             ids.extend(batch.ids)
             maps.append(out.attention.float().cpu())
     finally:

@@ -39,6 +39,7 @@ import torch
 from soundloc import viz
 from soundloc.constants import SCHEMES, Scheme
 from soundloc.data.synthetic import Scene, SyntheticDataset, SyntheticWorld, WorldSplits, world_splits
+from soundloc.data.visual_features import WithVisualFeatures, compute_visual_features
 from soundloc.experiments.pigeon.config import PigeonConfig
 from soundloc.experiments.pigeon.report import RESULTS_FILE, load_results, summary_table, target_summary
 from soundloc.experiments.pigeon.targets import TARGETS, beats_baselines, pigeon_targets
@@ -56,9 +57,9 @@ class PigeonData:
     world: SyntheticWorld
     splits: WorldSplits
     grid: tuple[int, int]
-    train_set: SyntheticDataset  # every training scene; labelled ones carry ground truth
-    unlabelled: SyntheticDataset  # the same scenes without ground truth
-    test_set: SyntheticDataset
+    train_set: SyntheticDataset | WithVisualFeatures  # every training scene; labelled ones carry ground truth
+    unlabelled: SyntheticDataset | WithVisualFeatures  # the same scenes without ground truth
+    test_set: SyntheticDataset | WithVisualFeatures
     test_scenes: list[Scene]
 
     @property
@@ -122,6 +123,24 @@ def visual_stream(
     pre = dataclasses.replace(config.pretraining, workers=config.workers)
     return pretrained_visual_state(config.model, config.world, pre, seed, device=device,
                                    cache_dir=config.pretrain_cache, progress=progress)
+
+
+def cache_visual_features(config: PigeonConfig, data: PigeonData, visual_state: dict[str, torch.Tensor] | None,
+                          seed: int, device: str, progress: bool = False) -> PigeonData:
+    """Step 2b: with a frozen visual stream and ``config.visual_cache``, ``data`` whose datasets
+    carry the stream's grid features (computed once per scene from the weights every scheme
+    starts from: :func:`train_scheme`'s); otherwise ``data`` unchanged."""
+    if not (config.visual_cache and config.model.freeze_visual):
+        return data
+    seed_everything(seed)  # the weights train_scheme builds (random ones when not pretrained)
+    model = build_model(config.model)
+    if visual_state is not None:
+        model.visual.load_state_dict(visual_state)
+    every = data.train_set.subset(list(data.splits.train) + list(data.splits.test), labelled=False, grid=None)
+    feats = compute_visual_features(model.to(device), every, batch_size=128, progress=progress)
+    return dataclasses.replace(data, train_set=WithVisualFeatures(data.train_set, feats),
+                               unlabelled=WithVisualFeatures(data.unlabelled, feats),
+                               test_set=WithVisualFeatures(data.test_set, feats))
 
 
 def train_scheme(
@@ -292,6 +311,9 @@ def run_pigeon(
         log(f"visual stream pretrained: held-out accuracy {pretraining['test_accuracy']:.3f} "
             f"({timings['pretrain_visual']:.0f} s)")
 
+    t0 = time.perf_counter()
+    data = cache_visual_features(config, data, visual_state, seed, device, progress)
+    timings["visual_features"] = time.perf_counter() - t0
     schemes: dict[str, dict[str, Any]] = {}
     maps: dict[str, torch.Tensor] = {}
     histories: dict[str, History] = {}
@@ -348,7 +370,7 @@ def run_pigeon(
 
 
 #: Config fields that do not change a run's numbers (a finished seed with other values is reused).
-_NOT_RESULTS = ("device", "threads", "workers", "pretrain_cache")
+_NOT_RESULTS = ("device", "threads", "workers", "pretrain_cache", "visual_cache")
 
 
 def _same_experiment(a: dict[str, Any], b: dict[str, Any]) -> bool:
