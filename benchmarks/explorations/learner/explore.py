@@ -36,8 +36,24 @@ import torch
 HERE = Path(__file__).resolve().parent
 
 #: lever name -> (what it changes, PigeonConfig.at_scale overrides)
+_DUET_WORLD = {"n_ground_objects": 1, "n_distractors": 0, "object_scale": [0.5, 0.6], "object_aspect": [0.55, 0.75]}
+_SINGLE = {"world": {"n_ground_objects": 0}}  # pretraining images show one object (ImageNet-like)
+
 LEVERS: dict[str, tuple[str, dict[str, Any]]] = {
     "base": ("today's graded world (smoke)", {}),
+    "duet": ("one silent object as large as the source standing beside it; no sky objects",
+             {"world": _DUET_WORLD, "pretraining": _SINGLE}),
+    "duet_k8": ("duet with 8 classes", {"world": {**_DUET_WORLD, "num_classes": 8}, "pretraining": _SINGLE}),
+    "duet_stride4": ("duet, visual stride 4 (16x16 grid, receptive field 18 px instead of 38)",
+                     {"world": _DUET_WORLD, "pretraining": _SINGLE, "model": {"visual_stride": 4}}),
+    "duet_t1": ("duet, the paper's softmax (temperature 1)",
+                {"world": _DUET_WORLD, "pretraining": _SINGLE, "model": {"temperature": 1.0}}),
+    "duet_relu": ("duet, ReLU attention (mechanism 2)",
+                  {"world": _DUET_WORLD, "pretraining": _SINGLE, "model": {"mechanism": "relu"}}),
+    "duet_long": ("duet, 16 epochs instead of 8", {"world": _DUET_WORLD, "pretraining": _SINGLE, "epochs": 16}),
+    "trio": ("two silent objects as large as the source on the ground (3 objects)",
+             {"world": {**_DUET_WORLD, "n_ground_objects": 2, "object_scale": [0.42, 0.5], "object_aspect": [0.5, 0.7]},
+              "pretraining": _SINGLE}),
 }
 
 

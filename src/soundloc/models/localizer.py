@@ -43,7 +43,7 @@ class ModelConfig(ConfigMixin):
 
     Visual stream: ``visual_backbone`` ``"vgg16"`` (faithful; D = 512, stride 16) or ``"small"``
     (:class:`SmallCNN` with ``visual_width`` base channels, ``visual_dim`` output channels and
-    ``visual_stride`` 16 or 8); ``pretrained`` loads ImageNet VGG16 weights; ``freeze_visual``
+    ``visual_stride`` 16, 8 or 4); ``pretrained`` loads ImageNet VGG16 weights; ``freeze_visual``
     stops its gradients (authors' setup); ``normalize_image`` applies ImageNet mean/std.
 
     Sound stream: ``sound_variant`` ``"soundnet8"`` (faithful, min. 209,374 samples) or
@@ -93,8 +93,8 @@ class ModelConfig(ConfigMixin):
         else:
             if self.pretrained:
                 raise ValueError("pretrained=True needs visual_backbone='vgg16' (the small CNN has no pretrained weights)")
-            if self.visual_stride not in (8, 16):
-                raise ValueError(f"visual_stride must be 8 or 16 for the small CNN, got {self.visual_stride!r}")
+            if self.visual_stride not in (4, 8, 16):
+                raise ValueError(f"visual_stride must be 4, 8 or 16 for the small CNN, got {self.visual_stride!r}")
         check_number(self, "temperature", "sound_width", low_open=True)
         check_int(self, "visual_width", "visual_dim", "sound_dim", "sound_hidden", "visual_hidden",
                   "image_size", "clip_samples", "sample_rate")

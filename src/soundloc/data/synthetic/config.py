@@ -32,14 +32,27 @@ class WorldConfig(ConfigMixin):
             one of the other classes, uniformly. At ``1/K`` the band carries no information
             about the sound; below ``1/K`` it is anti-correlated with it. It applies to the
             context-bound classes only (``bound_fraction``).
-        bound_fraction: fraction of the classes that are context-bound: classes
-            ``0 .. round(bound_fraction * K) - 1`` (halves round to even) show their own texture
-            with probability ``context_p``; the others are free, probability ``1/K`` (a band
-            uniform over the ``K`` classes; :meth:`class_context_p`). ``1.0`` is the world as it
-            was before this field (every class bound): configs saved then lack the key, and
-            :meth:`from_dict` loads them with ``1.0``.
-        n_distractors: silent background objects per scene (classes drawn independently of the
-            sound's class).
+        bound_fraction: fraction of the classes that are context-bound
+            (``round(bound_fraction * K)`` of them, halves round to even; which ones:
+            ``bound_shift``) show their own texture with probability ``context_p``; the others
+            are free, probability ``1/K`` (a band uniform over the ``K`` classes;
+            :meth:`class_context_p`). ``1.0`` is the world as it was before this field (every
+            class bound): configs saved then lack the key, and :meth:`from_dict` loads them
+            with ``1.0``.
+        bound_shift: which classes are bound: ``bound_shift, bound_shift + 1, ...`` (mod ``K``),
+            as many as ``bound_fraction`` says. Rotating it over seeds makes every class bound
+            equally often, so that what the bound classes show is not a property of some classes.
+        paired_band: draw the band's class from the scene's random stream in a fixed number of
+            draws (the "other class" is drawn whether it is used or not), so that worlds that
+            differ only in ``context_p`` show the same scenes, band texture aside, index by
+            index. ``False`` is the draw order of worlds saved before this field.
+        n_distractors: silent background objects per scene in the sky above the band (classes
+            drawn independently of the sound's class).
+        n_ground_objects: silent objects standing in the band beside the source, drawn from the
+            source's own size and aspect ranges (classes drawn independently of the sound's
+            class), placed where they do not overlap the source when there is room. They make
+            the image hold several objects as large as the source, so that a map spread over
+            the image cannot tell which one sounds.
         object_scale: range of the sounding object's box side, as a fraction of the image side.
         object_aspect: range of its width/height ratio.
         max_rotation: largest rotation of an object in degrees (pose); kept below 22.5 so that
@@ -65,7 +78,10 @@ class WorldConfig(ConfigMixin):
     clip_seconds: float = 1.0
     context_p: float = 0.9
     bound_fraction: float = 0.5
+    bound_shift: int = 0
+    paired_band: bool = True
     n_distractors: int = 3
+    n_ground_objects: int = 0
     object_scale: tuple[float, float] = (0.5, 0.7)
     object_aspect: tuple[float, float] = (0.8, 1.25)
     max_rotation: float = 15.0
@@ -94,7 +110,9 @@ class WorldConfig(ConfigMixin):
             raise ValueError(f"WorldConfig.num_classes must be an int in [2, {MAX_CLASSES}], got {self.num_classes!r}")
         check_int(self, "image_size", low=16)
         check_int(self, "sample_rate", low=1000)
-        check_int(self, "n_distractors", low=0)
+        check_int(self, "n_distractors", "n_ground_objects", "bound_shift", low=0)
+        if not isinstance(self.paired_band, bool):
+            raise ValueError(f"WorldConfig.paired_band must be a bool, got {self.paired_band!r}")
         check_int(self, "num_annotators", "annotation_frame")
         check_number(self, "clip_seconds", low_open=True)
         check_probability(self, "context_p", "offscreen_p", "ambient_p", "bound_fraction")
@@ -110,9 +128,10 @@ class WorldConfig(ConfigMixin):
 
     @classmethod
     def migrate(cls, d: dict[str, Any]) -> dict[str, Any]:
-        """A dict without ``bound_fraction`` (saved before the world was graded, when every
-        class was bound) loads with ``bound_fraction=1.0``, the world it described."""
-        return d if "bound_fraction" in d else {**d, "bound_fraction": 1.0}
+        """A dict saved before a field existed loads as the world it described: without
+        ``bound_fraction`` every class was bound (1.0); without ``paired_band`` the band's
+        other class was drawn only when used (``False``)."""
+        return {"bound_fraction": 1.0, "paired_band": False, **d}
 
     @property
     def clip_samples(self) -> int:
@@ -121,13 +140,15 @@ class WorldConfig(ConfigMixin):
 
     @property
     def context_bound_classes(self) -> tuple[int, ...]:
-        """The context-bound classes: ``0 .. round(bound_fraction * num_classes) - 1``."""
-        return tuple(range(round(self.bound_fraction * self.num_classes)))
+        """The context-bound classes, in increasing order: ``round(bound_fraction * K)`` of
+        them, starting at ``bound_shift`` (mod ``K``)."""
+        n, k = round(self.bound_fraction * self.num_classes), self.num_classes
+        return tuple(sorted((self.bound_shift + j) % k for j in range(n)))
 
     def is_context_bound(self, k: int) -> bool:
         """Whether class ``k`` is context-bound (its band shows it with ``context_p``)."""
         self._check_class(k)
-        return k < len(self.context_bound_classes)
+        return k in self.context_bound_classes
 
     def class_context_p(self, k: int) -> float:
         """Probability that the band of a scene whose sound is class ``k`` shows ``k``'s own

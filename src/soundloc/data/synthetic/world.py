@@ -128,12 +128,7 @@ class SyntheticWorld:
         # --- what is heard, what the band shows
         kind = self._kind(rng.uniform())
         label = int(rng.integers(K))
-        if kind == "ambient":
-            context_label = label  # the band itself is the source
-        elif rng.uniform() < cfg.class_context_p(label):
-            context_label = label
-        else:
-            context_label = int((label + 1 + rng.integers(K - 1)) % K)
+        context_label = self._band_class(rng, kind, label)
         # --- sky
         ys, xs = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
         top = _hsv_to_rgb(rng.uniform(), rng.uniform(0.05, 0.3), rng.uniform(0.6, 0.95))
@@ -154,9 +149,23 @@ class SyntheticWorld:
             bottom_y = max(bottom_y, h)
             x1 = rng.uniform(0, size - w)
             box_f = (x1, bottom_y - h, x1 + w, bottom_y)
-        # --- silent objects in the background, above the band, avoiding the source's box
+        # --- silent objects standing in the band beside the source, as large as it
         d_labels: list[int] = []
         d_boxes: list[BoxT] = []
+        for _ in range(cfg.n_ground_objects):
+            dk = int(rng.integers(K))
+            side = size * rng.uniform(*cfg.object_scale)
+            aspect = rng.uniform(*cfg.object_aspect)
+            w, h = min(side * math.sqrt(aspect), size), min(side / math.sqrt(aspect), size)
+            bottom_y = max(rng.uniform(band_top + 0.4 * band_h, size), h)
+            taken = ([box_f] if box_f else []) + [tuple(map(float, b)) for b in d_boxes]
+            x = _free_x(rng.uniform(), w, size, [(b[0], b[2]) for b in taken])
+            best = (x, bottom_y - h, x + w, bottom_y)
+            colour = _hsv_to_rgb(rng.uniform(), rng.uniform(0.5, 1.0), rng.uniform(0.45, 1.0))
+            _draw_object(img, SHAPES[dk], best, math.radians(rng.uniform(-cfg.max_rotation, cfg.max_rotation)), colour)
+            d_labels.append(dk)
+            d_boxes.append(_int_box(best, size))
+        # --- silent objects in the background, above the band, avoiding the source's box
         for _ in range(cfg.n_distractors):
             dk = int(rng.integers(K))
             side = size * rng.uniform(*cfg.distractor_scale)
@@ -198,6 +207,8 @@ class SyntheticWorld:
         band[band_top:] = 1.0
         obj = _rect_mask(box, size) if box is not None else np.zeros((size, size), dtype=np.float32)
         context = band * (1.0 - obj)
+        for b in d_boxes[:cfg.n_ground_objects]:  # the band is what the silent objects leave visible
+            context = context * (1.0 - _rect_mask(b, size))
         # --- sound
         if kind == "ambient":
             src = render_ambient(rng, context_label, cfg)
@@ -217,6 +228,22 @@ class SyntheticWorld:
             distractor_boxes=tuple(d_boxes),
         )
 
+    def _band_class(self, rng: np.random.Generator, kind: str, label: int) -> int:
+        """The class whose texture the band shows: the sound's own with the class's
+        ``class_context_p``, else one of the other classes uniformly; an ambient scene's band is
+        its source. With ``paired_band`` the draws are the same whatever the outcome."""
+        cfg = self.config
+        K = cfg.num_classes
+        if cfg.paired_band:
+            u, other = rng.uniform(), int(rng.integers(K - 1))
+            typical = kind == "ambient" or u < cfg.class_context_p(label)
+            return label if typical else (label + 1 + other) % K
+        if kind == "ambient":
+            return label
+        if rng.uniform() < cfg.class_context_p(label):
+            return label
+        return int((label + 1 + rng.integers(K - 1)) % K)
+
     def _annotate(self, rng: np.random.Generator, box: BoxT, tag: str) -> Annotation:
         """Three jittered boxes around ``box`` (image pixels), in the annotation frame."""
         cfg = self.config
@@ -234,6 +261,39 @@ class SyntheticWorld:
             by2 = int(np.clip(round(y2 + jy[1]), by1 + 1, frame))
             boxes.append(((bx1, by1, bx2, by2),))
         return Annotation(boxes=tuple(boxes), tags=(tag,) * cfg.num_annotators, frame_size=frame)
+
+
+def _free_x(u: float, w: float, size: float, taken: list[tuple[float, float]]) -> float:
+    """A left edge for a box of width ``w`` in ``[0, size]``: the ``u``-quantile (``u`` in
+    [0, 1)) of the positions where it overlaps none of the ``taken`` spans ``(x1, x2)``, or,
+    when there is none, the position that overlaps them least."""
+    hi = max(size - w, 0.0)
+    # free left edges: [0, hi] minus (x1 - w, x2) for every taken span
+    free = [(0.0, hi)]
+    for x1, x2 in taken:
+        cut = []
+        for a, b in free:
+            if x2 <= a or x1 - w >= b:
+                cut.append((a, b))
+                continue
+            if x1 - w > a:
+                cut.append((a, x1 - w))
+            if x2 < b:
+                cut.append((x2, b))
+        free = cut
+    length = sum(b - a for a, b in free)
+    if free and length > 0:
+        target = u * length
+        for a, b in free:
+            if target <= b - a:
+                return a + target
+            target -= b - a
+        return free[-1][1]
+    if free:  # single points
+        return free[min(int(u * len(free)), len(free) - 1)][0]
+    def overlap(x: float) -> float:
+        return sum(max(0.0, min(x + w, x2) - max(x, x1)) for x1, x2 in taken)
+    return min((0.0, hi), key=overlap)
 
 
 @dataclass(frozen=True)

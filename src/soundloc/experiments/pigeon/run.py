@@ -265,6 +265,57 @@ def write_artifacts(out: Path, results: dict[str, Any], data: PigeonData, maps: 
     write_json(out / RESULTS_FILE, json_safe(results))
 
 
+@dataclass
+class TrainedSchemes:
+    """What :func:`run_schemes` gives: the data as trained on (with cached features), each
+    scheme's row of scores (``random`` included), the baselines' rows, the test maps, the
+    histories, the first scheme's evaluation and the timings."""
+
+    data: PigeonData
+    schemes: dict[str, dict[str, Any]]
+    baselines: dict[str, Any]
+    maps: dict[str, torch.Tensor]
+    histories: dict[str, History]
+    evaluation: EvaluationResult
+    timings: dict[str, float]
+
+
+def run_schemes(config: PigeonConfig, data: PigeonData, visual_state: dict[str, torch.Tensor] | None, seed: int,
+                device: str, models_dir: Path | None = None, progress: bool = False) -> TrainedSchemes:
+    """Steps 2b-4 for the three schemes: the visual features cached (where the stream is
+    frozen), each scheme trained from the shared initial weights (saved in ``models_dir`` when
+    given) and scored with its groups and classes; the baselines scored on the same subsets."""
+    log = (lambda msg: print(f"[pigeon seed {seed}] {msg}", file=sys.stderr)) if progress else (lambda msg: None)
+    t0 = time.perf_counter()
+    data = cache_visual_features(config, data, visual_state, seed, device, progress)
+    timings: dict[str, float] = {"visual_features": time.perf_counter() - t0}
+    schemes: dict[str, dict[str, Any]] = {}
+    maps: dict[str, torch.Tensor] = {}
+    histories: dict[str, History] = {}
+    baselines: dict[str, Any] = {}
+    evaluation: EvaluationResult | None = None
+    for scheme in SCHEMES:
+        t0 = time.perf_counter()
+        trainer = train_scheme(config, scheme, data, visual_state, seed, device, progress)
+        timings[f"train_{scheme}"] = time.perf_counter() - t0
+        if models_dir is not None:
+            save_trained(models_dir / f"{scheme}.pt", trainer, extra={"world_seed": seed, "scale": config.scale})
+        row, maps[scheme], ev = score_scheme(trainer.model, data, config, seed, scheme, baselines=scheme == SCHEMES[0])
+        if scheme == SCHEMES[0]:
+            evaluation = ev
+            baselines = {k: v.to_dict() for k, v in ev.baselines.items()}
+            _, by_part = breakdown(maps[scheme], data, config, seed, scheme, baselines=True)
+        row["train_seconds"] = timings[f"train_{scheme}"]
+        row["final_loss"] = trainer.history[-1]["loss"] if trainer.history else None
+        schemes[scheme], histories[scheme] = row, trainer.history
+        log(f"{scheme}: " + ", ".join(f"{k}={v:.3f}" for k, v in row.items() if isinstance(v, float)))
+    assert evaluation is not None
+    schemes["random"] = random_row(baselines["random"], by_part.pop("random"), data, seed)
+    for name, parts in by_part.items():  # the kept-pixel baselines, by group and class
+        baselines[name].update(parts)
+    return TrainedSchemes(data, schemes, baselines, maps, histories, evaluation, timings)
+
+
 def run_pigeon(
     config: PigeonConfig | None = None,
     out_dir: str | os.PathLike[str] = "pigeon",
@@ -311,31 +362,10 @@ def run_pigeon(
         log(f"visual stream pretrained: held-out accuracy {pretraining['test_accuracy']:.3f} "
             f"({timings['pretrain_visual']:.0f} s)")
 
-    t0 = time.perf_counter()
-    data = cache_visual_features(config, data, visual_state, seed, device, progress)
-    timings["visual_features"] = time.perf_counter() - t0
-    schemes: dict[str, dict[str, Any]] = {}
-    maps: dict[str, torch.Tensor] = {}
-    histories: dict[str, History] = {}
-    baselines: dict[str, Any] = {}
-    evaluation = None
-    for scheme in SCHEMES:
-        t0 = time.perf_counter()
-        trainer = train_scheme(config, scheme, data, visual_state, seed, device, progress)
-        timings[f"train_{scheme}"] = time.perf_counter() - t0
-        save_trained(out / "models" / f"{scheme}.pt", trainer, extra={"world_seed": seed, "scale": config.scale})
-        row, maps[scheme], evaluation = score_scheme(trainer.model, data, config, seed, scheme,
-                                                     baselines=scheme == SCHEMES[0])
-        if scheme == SCHEMES[0]:
-            baselines = {k: v.to_dict() for k, v in evaluation.baselines.items()}
-            _, by_part = breakdown(maps[scheme], data, config, seed, scheme, baselines=True)
-        row["train_seconds"] = timings[f"train_{scheme}"]
-        row["final_loss"] = trainer.history[-1]["loss"] if trainer.history else None
-        schemes[scheme], histories[scheme] = row, trainer.history
-        log(f"{scheme}: " + ", ".join(f"{k}={v:.3f}" for k, v in row.items() if isinstance(v, float)))
-    schemes["random"] = random_row(baselines["random"], by_part.pop("random"), data, seed)
-    for name, parts in by_part.items():  # the kept-pixel baselines, by group and class
-        baselines[name].update(parts)
+    trained = run_schemes(config, data, visual_state, seed, device, out / "models", progress)
+    data, schemes, baselines, maps, histories, evaluation = (
+        trained.data, trained.schemes, trained.baselines, trained.maps, trained.histories, trained.evaluation)
+    timings.update(trained.timings)
 
     targets = pigeon_targets(schemes)
     timings["total"] = time.perf_counter() - t_start
