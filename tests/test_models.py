@@ -436,7 +436,7 @@ def test_config_presets_round_trip_and_validation() -> None:
     with pytest.raises(ValueError, match="mechanism"):
         ModelConfig(mechanism="sigmoid")
     with pytest.raises(ValueError, match="visual_stride"):
-        ModelConfig.cpu(visual_stride=4)
+        ModelConfig.cpu(visual_stride=2)
     with pytest.raises(ValueError, match="vgg16"):
         ModelConfig(visual_dim=256)
     with pytest.raises(ValueError, match="temperature"):

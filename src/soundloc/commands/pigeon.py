@@ -6,6 +6,13 @@ where the attention goes: on the sounding object or on the co-occurring context)
 DIR/results.json, DIR/models/*.pt and the figures DIR/attention.png and DIR/training_curves.png.
 
   soundloc pigeon --scale smoke --seed 0 --out runs/pigeon-0
+
+With --factorial, the superstition by its cause: per seed, the visual pretraining (neutral or
+biased) crossed with the training co-occurrence (1/K or p), the three schemes in each of the four
+cells (DIR/results.json); with --seeds, DIR/seed<N>/ each and the tests over seeds in
+DIR/summary.md and DIR/summary.json.
+
+  soundloc pigeon --factorial --scale smoke --seed 0 --out runs/factorial/seed0
 """
 from __future__ import annotations
 
@@ -58,6 +65,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="processes that render the world (default 0: none; results do not depend on it)")
     parser.add_argument("--pretrain-cache", default=None,
                         help="folder where pretrained visual streams are kept and reused by identical pretrainings")
+    parser.add_argument("--factorial", action="store_true",
+                        help="run the 2 x 2 factorial (pretraining neutral/biased x training co-occurrence 1/K or "
+                             "--context-p) of each seed instead of one setup")
     parser.add_argument("--quiet", action="store_true", help="no progress bars (the numbers are the same)")
 
 
@@ -67,6 +77,9 @@ def build_config(args: argparse.Namespace) -> Any:
 
     if args.from_scratch and (args.pretrain_context_p is not None or args.fine_tune_visual):
         raise UsageError("--from-scratch excludes --pretrain-context-p and --fine-tune-visual")
+    if args.factorial and (args.from_scratch or args.fine_tune_visual or args.pretrain_context_p is not None):
+        raise UsageError("--factorial sets the pretraining itself: it excludes --from-scratch, --fine-tune-visual "
+                         "and --pretrain-context-p")
     for option in ("context_p", "pretrain_context_p"):
         value = getattr(args, option)
         if value is not None and not 0.0 <= value <= 1.0:
@@ -121,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
     from soundloc.experiments.pigeon import format_results, run_pigeon
 
     command = "soundloc " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["pigeon"] else None
+    if args.factorial:
+        return _run_factorial(args, config, seeds, command)
     if seeds is None:
         results = run_pigeon(config, args.out, seed=args.seed, command=command, progress=not args.quiet)
         print(format_results(results))
@@ -134,3 +149,46 @@ def run(args: argparse.Namespace) -> int:
         print(f"seed {seed}: {folder}")
     print(f"wrote {args.out}/summary.md and {args.out}/summary.json")
     return 0
+
+
+def _run_factorial(args: argparse.Namespace, config: Any, seeds: list[int] | None, command: str | None) -> int:
+    """``--factorial``: one seed into ``--out``, or each of ``--seeds`` into ``OUT/seed<N>``
+    (a finished seed of the same experiment is read, not run again) and the summary."""
+    import dataclasses
+    from pathlib import Path
+
+    from soundloc.experiments.pigeon.factorial import effect_table, load_factorial, run_factorial, write_summary
+    from soundloc.utils import read_json
+
+    if seeds is None:
+        results = run_factorial(config, args.out, args.seed, command=command, progress=not args.quiet)
+        for name, e in results["effects"].items():
+            print(f"{name}: band density {e['band_density']:+.3f}, object density {e['object_density']:+.3f}")
+        print(f"wrote {args.out}/results.json")
+        return 0
+    if config.pretrain_cache is None:
+        config = dataclasses.replace(config, pretrain_cache=str(Path(args.out) / "pretrain_cache"))
+    same = {k: v for k, v in config.to_dict().items() if k not in _NOT_RESULTS}
+    for seed in seeds:
+        folder = Path(args.out) / f"seed{seed}"
+        done = folder / "results.json"
+        if done.is_file():
+            old = read_json(done).get("config", {})
+            if {k: v for k, v in old.items() if k not in _NOT_RESULTS} == same:
+                print(f"seed {seed}: {folder} (read, already run)")
+                continue
+        run_factorial(config, folder, seed, command=f"{command} [seed {seed}]" if command else None,
+                      progress=not args.quiet)
+        print(f"seed {seed}: {folder}")
+    if len(seeds) < 2:
+        print(f"wrote {args.out}/seed{seeds[0]}/results.json")
+        return 0
+    summary = write_summary(args.out, load_factorial(args.out, seeds), command=command)
+    print(effect_table(summary))
+    print(f"primary conclusion (co-occurrence, band density): {summary['conclusion']['cooccurrence']}")
+    print(f"wrote {args.out}/summary.md and {args.out}/summary.json")
+    return 0
+
+
+#: PigeonConfig fields that do not change a run's numbers
+_NOT_RESULTS = ("device", "threads", "workers", "pretrain_cache", "visual_cache")

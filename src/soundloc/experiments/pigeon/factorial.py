@@ -82,7 +82,10 @@ def _cell_row(trained: Any) -> dict[str, Any]:
     keep = ("ciou_at_0.5", "auc", "object_density", "context_density", "attention_on_object",
             "attention_on_context", "groups", "per_class", "final_loss", "train_seconds")
     schemes = {name: {k: v for k, v in row.items() if k in keep} for name, row in trained.schemes.items()}
-    return {"schemes": schemes, "baselines": trained.baselines, "timings": trained.timings}
+    baselines = dict(trained.baselines)
+    baselines["random"] = {**baselines["random"], "groups": schemes["random"]["groups"],
+                           "per_class": schemes["random"]["per_class"]}
+    return {"schemes": schemes, "baselines": baselines, "timings": trained.timings}
 
 
 def effects(cells: dict[str, Any], scheme: str = "unsupervised", group: str = "context_bound") -> dict[str, Any]:
