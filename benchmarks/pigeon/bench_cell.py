@@ -18,7 +18,7 @@ import time
 import torch
 
 from soundloc.experiments.pigeon import PigeonConfig
-from soundloc.experiments.pigeon.run import build_world, run_schemes, visual_stream
+from soundloc.experiments.pigeon.run import build_world, pretrained_streams, run_schemes
 from soundloc.experiments.pigeon.targets import pigeon_targets
 
 
@@ -35,11 +35,11 @@ def main() -> None:
     data = build_world(cfg, a.seed)
     world_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    state, _ = visual_stream(cfg, a.seed, "cpu")
+    state = pretrained_streams(cfg, a.seed, "cpu")
     pre_s = time.perf_counter() - t0
     runs = {}
     for cached in (True, False):
-        c = dataclasses.replace(cfg, visual_cache=cached)
+        c = dataclasses.replace(cfg, feature_cache=cached)
         t0 = time.perf_counter()
         runs[cached] = run_schemes(c, data, state, a.seed, "cpu")
         runs[cached].timings["cell_total"] = time.perf_counter() - t0

@@ -127,16 +127,28 @@ def _features(backbone: nn.Module, images: torch.Tensor) -> torch.Tensor:
     return backbone(images.float().div_(255.0)).mean((2, 3))
 
 
+def _encoder(backbone: nn.Module) -> Any:
+    """How a stream turns a batch of its stored inputs into one vector per input: an image
+    backbone's mean-pooled grid of ``uint8`` images (:func:`_features`), a sound network's
+    feature of float waveforms."""
+    if isinstance(getattr(backbone, "features", None), nn.Sequential):
+        return lambda x: _features(backbone, x)
+    return backbone
+
+
 @torch.no_grad()
 def accuracy(backbone: nn.Module, head: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 256) -> float:
-    """Top-1 accuracy of ``head(mean-pooled backbone(images))`` (eval mode, then restored)."""
+    """Top-1 accuracy of ``head`` over the stream's vectors of ``images`` (mean-pooled grid
+    of an image backbone, or a sound network's feature of waveforms) in eval mode, then
+    restored."""
     was = backbone.training, head.training
     backbone.eval()
     head.eval()
+    encode = _encoder(backbone)
     device = next(head.parameters()).device
     correct = 0
     for i in range(0, len(images), batch_size):
-        logits = head(_features(backbone, images[i:i + batch_size].to(device)))
+        logits = head(encode(images[i:i + batch_size].to(device)))
         correct += int((logits.argmax(1).cpu() == labels[i:i + batch_size]).sum())
     backbone.train(was[0])
     head.train(was[1])
@@ -145,7 +157,8 @@ def accuracy(backbone: nn.Module, head: nn.Module, images: torch.Tensor, labels:
 
 @torch.no_grad()
 def recompute_batchnorm(backbone: nn.Module, images: torch.Tensor, batch_size: int = 256) -> int:
-    """Replace every BatchNorm's running statistics by their cumulative average over ``images``.
+    """Replace every BatchNorm's running statistics by their cumulative average over ``images``
+    (the stream's stored inputs: ``uint8`` images, or waveforms for a sound network).
 
     Returns the number of BatchNorm layers updated (0 for networks without, e.g. VGG16).
     """
@@ -159,8 +172,9 @@ def recompute_batchnorm(backbone: nn.Module, images: torch.Tensor, batch_size: i
         m.momentum = None  # cumulative moving average
     was = backbone.training
     nn.Module.train(backbone, True)  # bypass a frozen backbone's eval-only train()
+    encode = _encoder(backbone)
     for i in range(0, len(images), batch_size):
-        _features(backbone, images[i:i + batch_size].to(device))
+        encode(images[i:i + batch_size].to(device))
     for m, mom in zip(bns, momenta):
         m.momentum = mom
     nn.Module.train(backbone, was)
@@ -213,34 +227,51 @@ def pretrain_visual(
     x_test, y_test = classification_set(world, config.n_test, config.n_train, config.workers)
     render_seconds = time.perf_counter() - t0
 
+    record = _fit_classifier(backbone, out_channels, wc.num_classes, (x_train, y_train), (x_test, y_test), config,
+                             seed, device, flip=config.flip, desc="pretraining the visual stream", progress=progress)
+    return {"config": config.to_dict(), "world_config": wc.to_dict(), "world_seed": world_seed,
+            "n_train": config.n_train, "n_test": config.n_test,
+            "class_counts": np.bincount(y_train.numpy(), minlength=wc.num_classes).tolist(),
+            **record, "render_seconds": render_seconds}
+
+
+def _fit_classifier(backbone: nn.Module, dim: int, num_classes: int, train: tuple[torch.Tensor, torch.Tensor],
+                    test: tuple[torch.Tensor, torch.Tensor], config: PretrainConfig, seed: int,
+                    device: str | torch.device, flip: bool, desc: str, progress: bool) -> dict[str, Any]:
+    """The classification training shared by both streams: ``Linear(dim, K)`` over the
+    stream's vectors (:func:`_encoder`), cross-entropy, Adam with a cosine decay to zero over
+    ``config.epochs``, batches drawn by a generator seeded with ``seed`` (which also draws the
+    head's initial weights and, with ``flip``, random horizontal flips of images); then the
+    BatchNorm statistics recomputed with the final weights. The stream is left in eval mode."""
+    x_train, y_train = train
     gen = torch.Generator().manual_seed(int(seed))
     backbone.to(device).train()
-    head = nn.Linear(out_channels, wc.num_classes)
+    head = nn.Linear(dim, num_classes)
     with torch.no_grad():  # the head's initialisation from the seeded generator
-        bound = 1.0 / math.sqrt(out_channels)
+        bound = 1.0 / math.sqrt(dim)
         head.weight.copy_(torch.rand(head.weight.shape, generator=gen) * 2 * bound - bound)
         head.bias.copy_(torch.rand(head.bias.shape, generator=gen) * 2 * bound - bound)
     head.to(device)
+    encode = _encoder(backbone)
     params = [p for p in backbone.parameters() if p.requires_grad] + list(head.parameters())
     opt = torch.optim.Adam(params, lr=config.lr)
-    steps_per_epoch = config.n_train // config.batch_size
+    n = len(x_train)
+    steps_per_epoch = n // config.batch_size
     total = config.epochs * steps_per_epoch
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 0.5 * (1.0 + math.cos(math.pi * min(k, total) / total)))
-
     t1 = time.perf_counter()
     losses: list[float] = []
-    bar = progress_bar(range(config.epochs), progress, desc="pretraining the visual stream", leave=False)
+    bar = progress_bar(range(config.epochs), progress, desc=desc, leave=False)
     for _ in bar:
-        perm = torch.randperm(config.n_train, generator=gen)
+        perm = torch.randperm(n, generator=gen)
         running = torch.zeros((), device=device)
         for step in range(steps_per_epoch):
             idx = perm[step * config.batch_size:(step + 1) * config.batch_size]
             x = x_train[idx]
-            if config.flip:
-                flip = torch.rand(len(idx), generator=gen) < 0.5
-                x = torch.where(flip[:, None, None, None], x.flip(3), x)
-            logits = head(_features(backbone, x.to(device)))
-            loss = nn.functional.cross_entropy(logits, y_train[idx].to(device))
+            if flip:
+                flipped = torch.rand(len(idx), generator=gen) < 0.5
+                x = torch.where(flipped[:, None, None, None], x.flip(3), x)
+            loss = nn.functional.cross_entropy(head(encode(x.to(device))), y_train[idx].to(device))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -251,38 +282,85 @@ def pretrain_visual(
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
     n_bn = recompute_batchnorm(backbone, x_train)
     train_seconds = time.perf_counter() - t1
-    test_acc = accuracy(backbone, head, x_test, y_test)
-    train_acc = accuracy(backbone, head, x_train[:1000], y_train[:1000])
+    record = {"epochs": config.epochs, "steps": total, "epoch_losses": losses,
+              "test_accuracy": accuracy(backbone, head, *test),
+              "train_accuracy_first_1000": accuracy(backbone, head, x_train[:1000], y_train[:1000]),
+              "batchnorm_layers_recomputed": n_bn, "train_seconds": train_seconds}
     backbone.eval()
-    return {
-        "config": config.to_dict(),
-        "world_config": wc.to_dict(),
-        "world_seed": world_seed,
-        "n_train": config.n_train,
-        "n_test": config.n_test,
-        "class_counts": np.bincount(y_train.numpy(), minlength=wc.num_classes).tolist(),
-        "epochs": config.epochs,
-        "steps": total,
-        "epoch_losses": losses,
-        "test_accuracy": test_acc,
-        "train_accuracy_first_1000": train_acc,
-        "batchnorm_layers_recomputed": n_bn,
-        "render_seconds": render_seconds,
-        "train_seconds": train_seconds,
-    }
+    return record
 
 
-def pretrain_key(config: PretrainConfig, world_config: WorldConfig, model_config: ModelConfig, seed: int) -> str:
-    """A digest of everything a pretrained visual stream depends on: the pretraining config
-    (not ``workers``), the pretraining world and its seed, the visual network's settings and
-    torch's version."""
-    visual = {k: getattr(model_config, k) for k in ("visual_backbone", "visual_width", "visual_dim", "visual_stride",
-                                                     "normalize_image", "pretrained")}
+#: The settings of each stream that its pretrained weights depend on.
+_STREAM_SETTINGS = {
+    "visual": ("visual_backbone", "visual_width", "visual_dim", "visual_stride", "normalize_image", "pretrained"),
+    "sound": ("sound_variant", "sound_width", "sound_dim", "waveform_scale", "clip_samples", "short_clip_padding",
+              "sample_rate"),
+}
+
+
+def pretrain_key(config: PretrainConfig, world_config: WorldConfig, model_config: ModelConfig, seed: int,
+                 stream: str = "visual") -> str:
+    """A digest of everything a pretrained stream depends on: the pretraining config (not
+    ``workers``), the pretraining world and its seed, the stream's network settings and torch's
+    version."""
+    settings = {k: getattr(model_config, k) for k in _STREAM_SETTINGS[stream]}
     pre = {k: v for k, v in config.to_dict().items() if k != "workers"}
-    blob = json.dumps({"pretrain": pre, "world": config.world_config(world_config).to_dict(),
-                       "world_seed": seed + config.world_seed_offset, "seed": seed, "visual": visual,
-                       "torch": torch.__version__.split("+")[0]}, sort_keys=True)
+    world = (config.world_config(world_config) if stream == "visual" else sound_world_config(config, world_config))
+    blob = json.dumps({"pretrain": pre, "world": world.to_dict(), "world_seed": seed + config.world_seed_offset,
+                       "seed": seed, stream: settings, "torch": torch.__version__.split("+")[0]}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def sound_world_config(config: PretrainConfig, base: WorldConfig) -> WorldConfig:
+    """The sound pretraining's world: ``base`` (its clip length kept) with every scene's sound
+    coming from its visible object (no off-screen or ambient scenes) and ``config.world``'s
+    overrides."""
+    return WorldConfig.from_dict({**base.to_dict(), "offscreen_p": 0.0, "ambient_p": 0.0, **config.world})
+
+
+def clip_set(world: SyntheticWorld, n: int, start: int = 0, workers: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Waveforms ``[n, T]`` (float32) and labels ``[n]`` (the sound's class) of scenes
+    ``start .. start + n - 1`` of ``world``."""
+    if n < 1 or start < 0:
+        raise ValueError(f"n must be >= 1 and start >= 0, got n={n}, start={start}")
+    clips = torch.empty(n, world.config.clip_samples, dtype=torch.float32)
+    labels = torch.empty(n, dtype=torch.long)
+    for k, sc in enumerate(render_scenes(world, range(start, start + n), workers)):
+        clips[k], labels[k] = sc.waveform, sc.label
+    return clips, labels
+
+
+def pretrain_sound(sound: nn.Module, world_config: WorldConfig, config: PretrainConfig, seed: int = 0,
+                   device: str | torch.device = "cpu", progress: bool = False) -> dict[str, Any]:
+    """Train the sound network ``sound`` as a classifier of the sound's class on the clips of
+    a world of another seed (:func:`sound_world_config`, seed ``seed + world_seed_offset``):
+    the synthetic world's SoundNet. SoundNet (Aytar et al., 2016) learned object and scene
+    categories from a visual teacher's class posteriors; here the class labels stand for that
+    teacher. Same loop as :func:`pretrain_visual` (:func:`_fit_classifier`, no flips); returns
+    its record."""
+    if not any(p.requires_grad for p in sound.parameters()):
+        raise ValueError("pretrain_sound needs a trainable sound network: pretrain first, then freeze")
+    wc = sound_world_config(config, world_config)
+    world_seed = int(seed) + config.world_seed_offset
+    world = SyntheticWorld(wc, seed=world_seed)
+    t0 = time.perf_counter()
+    train = clip_set(world, config.n_train, 0, config.workers)
+    test = clip_set(world, config.n_test, config.n_train, config.workers)
+    render_seconds = time.perf_counter() - t0
+    dim = int(sound.objects_dim)
+    record = _fit_classifier(sound, dim, wc.num_classes, train, test, config, seed, device, flip=False,
+                             desc="pretraining the sound stream", progress=progress)
+    return {"config": config.to_dict(), "world_config": wc.to_dict(), "world_seed": world_seed,
+            "n_train": config.n_train, "n_test": config.n_test, **record, "render_seconds": render_seconds}
+
+
+def pretrained_sound_state(model_config: ModelConfig, world_config: WorldConfig, config: PretrainConfig, seed: int,
+                           device: str | torch.device = "cpu", cache_dir: str | os.PathLike[str] | None = None,
+                           progress: bool = False) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The sound stream of ``model_config`` pretrained by :func:`pretrain_sound`, as a state
+    dict, with its record; cached as :func:`pretrained_visual_state` caches the visual one
+    (``cache_dir/sound_<key>.pt``)."""
+    return _pretrained_state("sound", model_config, world_config, config, seed, device, cache_dir, progress)
 
 
 def pretrained_visual_state(
@@ -303,19 +381,27 @@ def pretrained_visual_state(
     ``cache_dir/visual_<key>.pt`` instead (the record then says ``reused_from``), and a new
     one is written there (atomically), as ImageNet weights are downloaded once.
     """
-    key = pretrain_key(config, world_config, model_config, seed)
-    cached = Path(cache_dir) / f"visual_{key}.pt" if cache_dir else None
+    return _pretrained_state("visual", model_config, world_config, config, seed, device, cache_dir, progress)
+
+
+def _pretrained_state(stream: str, model_config: ModelConfig, world_config: WorldConfig, config: PretrainConfig,
+                      seed: int, device: str | torch.device, cache_dir: str | os.PathLike[str] | None,
+                      progress: bool) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    key = pretrain_key(config, world_config, model_config, seed, stream)
+    cached = Path(cache_dir) / f"{stream}_{key}.pt" if cache_dir else None
     if cached is not None and cached.is_file():
         saved = torch.load(cached, map_location="cpu", weights_only=True)
         return saved["state_dict"], dict(saved["pretraining"], reused_from=str(cached))
     seed_everything(seed)
-    visual = build_model(model_config).visual
-    visual.frozen = False
-    for p in visual.parameters():
+    net = getattr(build_model(model_config), stream)
+    if stream == "visual":
+        net.frozen = False
+    for p in net.parameters():
         p.requires_grad_(True)
-    record = pretrain_visual(visual, world_config, config, seed=seed, device=device, progress=progress)
+    train = pretrain_visual if stream == "visual" else pretrain_sound
+    record = train(net, world_config, config, seed=seed, device=device, progress=progress)
     record["key"] = key
-    state = {k: v.detach().cpu().clone() for k, v in visual.state_dict().items()}
+    state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
     if cached is not None:
         with atomic_path(cached) as tmp:
             torch.save({"state_dict": state, "pretraining": record}, tmp)
@@ -326,8 +412,12 @@ __all__ = [
     "PretrainConfig",
     "accuracy",
     "classification_set",
+    "clip_set",
     "pretrain_key",
+    "pretrain_sound",
     "pretrain_visual",
+    "pretrained_sound_state",
     "pretrained_visual_state",
+    "sound_world_config",
     "recompute_batchnorm",
 ]

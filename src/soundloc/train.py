@@ -1156,7 +1156,7 @@ def save_trained(path: str | os.PathLike[str], trainer: Trainer, extra: dict[str
 def cached_forward(model: SoundLocalizer, batch: Batch) -> LocalizerOutput:
     """The model on a batch (on its device), taking a frozen stream's cached output from the
     batch where it carries one: ``extras["visual_feature"]`` (the grid v,
-    :mod:`soundloc.data.visual_features`) in place of the visual network and
+    :mod:`soundloc.data.frozen_features`) in place of the visual network and
     ``extras["sound_feature"]`` (f_s, :mod:`soundloc.data.sound_features`) in place of the sound
     network. Without either it is ``model(image, waveform)``."""
     grid, f_s = batch.extras.get("visual_feature"), batch.extras.get("sound_feature")

@@ -39,6 +39,11 @@ HERE = Path(__file__).resolve().parent
 _DUET_WORLD = {"n_ground_objects": 1, "n_distractors": 0, "object_scale": [0.5, 0.6], "object_aspect": [0.55, 0.75]}
 _SINGLE = {"world": {"n_ground_objects": 0}}  # pretraining images show one object (ImageNet-like)
 
+#: the sound stream pretrained as a sound classifier (the synthetic world's SoundNet) and frozen, as the authors'
+_SOUND = {"sound_pretraining": {"n_train": 2000, "n_test": 400, "epochs": 2, "batch_size": 64,
+                                "world_seed_offset": 2000, "flip": False},
+          "model_freeze_sound": True}
+
 LEVERS: dict[str, tuple[str, dict[str, Any]]] = {
     "base": ("today's graded world (smoke)", {}),
     "duet": ("one silent object as large as the source standing beside it; no sky objects",
@@ -51,6 +56,10 @@ LEVERS: dict[str, tuple[str, dict[str, Any]]] = {
     "duet_relu": ("duet, ReLU attention (mechanism 2)",
                   {"world": _DUET_WORLD, "pretraining": _SINGLE, "model": {"mechanism": "relu"}}),
     "duet_long": ("duet, 16 epochs instead of 8", {"world": _DUET_WORLD, "pretraining": _SINGLE, "epochs": 16}),
+    "base_frozen_sound": ("today's world, sound stream pretrained and frozen (the authors' setup)", {**_SOUND}),
+    "duet_frozen_sound": ("duet, sound stream pretrained and frozen", {"world": _DUET_WORLD, "pretraining": _SINGLE, **_SOUND}),
+    "duet_stride4_frozen_sound": ("duet, stride 4, sound stream pretrained and frozen",
+                                  {"world": _DUET_WORLD, "pretraining": _SINGLE, "model": {"visual_stride": 4}, **_SOUND}),
     "trio": ("two silent objects as large as the source on the ground (3 objects)",
              {"world": {**_DUET_WORLD, "n_ground_objects": 2, "object_scale": [0.42, 0.5], "object_aspect": [0.5, 0.7]},
               "pretraining": _SINGLE}),
@@ -129,25 +138,34 @@ def run(lever: str, seed: int, scale: str, schemes: list[str], out_dir: Path, th
     torch.set_num_threads(threads)
     what, overrides = LEVERS[lever]
     overrides = json.loads(json.dumps(overrides))  # a copy
+    recorded = json.loads(json.dumps(overrides))
+    if overrides.pop("model_freeze_sound", False):
+        overrides["model"] = {**overrides.get("model", {}), "freeze_sound": True}
+    if "sound_pretraining" in overrides:
+        from soundloc.pretrain import PretrainConfig
+        overrides["sound_pretraining"] = PretrainConfig(**overrides["sound_pretraining"])
     cfg = PigeonConfig.at_scale(scale, pretrain_cache=str(HERE / "pretrain_cache"), **overrides)
     t0 = time.perf_counter()
     data = P.build_world(cfg, seed)
-    visual_state, pre = P.visual_stream(cfg, seed, "cpu")
-    data = P.cache_visual_features(cfg, data, visual_state, seed, "cpu")
+    streams = P.pretrained_streams(cfg, seed, "cpu")
+    pre, sound_pre = streams.records["visual"], streams.records["sound"]
+    data = P.cache_features(cfg, data, streams, seed, "cpu")
     regions = _regions(data.test_scenes)
     keep = data.visible
     labels = torch.tensor([s.label for s in data.test_scenes])
     groups = data.groups()
     anns = [s.annotation for s in data.test_scenes]
-    result: dict[str, Any] = {"lever": lever, "what": what, "seed": seed, "scale": scale, "overrides": overrides,
-                              "pretrain_test_accuracy": pre["test_accuracy"] if pre else None, "schemes": {}}
+    result: dict[str, Any] = {"lever": lever, "what": what, "seed": seed, "scale": scale, "overrides": recorded,
+                              "pretrain_test_accuracy": pre["test_accuracy"] if pre else None,
+                              "sound_pretrain_test_accuracy": sound_pre["test_accuracy"] if sound_pre else None,
+                              "schemes": {}}
     variants = [(s, cfg) for s in schemes]
     variants.append(("unsupervised_uniform", dataclasses.replace(
         cfg, model=dataclasses.replace(cfg.model, temperature=1e6))))
     for name, c in variants:
         scheme = "unsupervised" if name == "unsupervised_uniform" else name
         t1 = time.perf_counter()
-        trainer = P.train_scheme(c, scheme, data, visual_state, seed, "cpu")
+        trainer = P.train_scheme(c, scheme, data, streams, seed, "cpu")
         _, maps = __import__("soundloc.train", fromlist=["predict_attention"]).predict_attention(trainer.model, data.test_set, 64)
         row: dict[str, Any] = {"train_seconds": time.perf_counter() - t1,
                                "final_train_loss": trainer.history[-1]["loss"]}
@@ -164,8 +182,8 @@ def run(lever: str, seed: int, scale: str, schemes: list[str], out_dir: Path, th
         result["schemes"][name] = row
         print(f"[{lever} seed {seed}] {name}: " + json.dumps({k: v for k, v in row.items() if k != 'density'}), file=sys.stderr)
     model = P.build_model(cfg.model)
-    if visual_state is not None:
-        model.visual.load_state_dict(visual_state)
+    if streams.visual is not None:
+        model.visual.load_state_dict(streams.visual)
     result["erf"] = effective_receptive_field(model.visual, cfg.world.image_size)
     result["seconds"] = time.perf_counter() - t0
     result["config"] = cfg.to_dict()

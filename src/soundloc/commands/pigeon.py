@@ -191,4 +191,4 @@ def _run_factorial(args: argparse.Namespace, config: Any, seeds: list[int] | Non
 
 
 #: PigeonConfig fields that do not change a run's numbers
-_NOT_RESULTS = ("device", "threads", "workers", "pretrain_cache", "visual_cache")
+_NOT_RESULTS = ("device", "threads", "workers", "pretrain_cache", "feature_cache")

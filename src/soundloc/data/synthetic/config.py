@@ -130,8 +130,9 @@ class WorldConfig(ConfigMixin):
     def migrate(cls, d: dict[str, Any]) -> dict[str, Any]:
         """A dict saved before a field existed loads as the world it described: without
         ``bound_fraction`` every class was bound (1.0); without ``paired_band`` the band's
-        other class was drawn only when used (``False``)."""
-        return {"bound_fraction": 1.0, "paired_band": False, **d}
+        other class was drawn only when used (``False``); without ``n_ground_objects`` or
+        ``bound_shift`` there were none (0)."""
+        return {"bound_fraction": 1.0, "paired_band": False, "n_ground_objects": 0, "bound_shift": 0, **d}
 
     @property
     def clip_samples(self) -> int:

@@ -67,10 +67,14 @@ class PigeonConfig(ConfigMixin):
         pretrain_cache: a folder where pretrained visual streams are kept and reused by any
             later run whose pretraining would be identical
             (:func:`~soundloc.pretrain.pretrained_visual_state`); ``None``: always pretrain.
-        visual_cache: with a frozen visual stream, compute its grid features once per scene
-            and train and score every scheme from them
-            (:mod:`soundloc.data.visual_features`): the same numbers up to the rounding of the
-            convolutions, several times faster. Ignored when the stream is trained.
+        sound_pretraining: how the sound stream is pretrained as a sound classifier on the
+            clips of a world of another seed before every scheme starts from it (the paper's
+            SoundNet, :func:`~soundloc.pretrain.pretrain_sound`); ``None`` trains the sound
+            stream from scratch with the rest of the model.
+        feature_cache: compute each frozen stream's outputs once per scene and train and score
+            every scheme from them (:mod:`soundloc.data.frozen_features`): the same numbers up
+            to the rounding of the convolutions, several times faster. Trained streams are
+            always run.
     """
 
     scale: Scale = "smoke"
@@ -93,7 +97,8 @@ class PigeonConfig(ConfigMixin):
     threads: int | None = None
     workers: int = 0
     pretrain_cache: str | None = None
-    visual_cache: bool = True
+    sound_pretraining: PretrainConfig | None = None
+    feature_cache: bool = True
 
     def __post_init__(self) -> None:
         check_choice(self, "scale", "optimizer", "attention_reduction")
@@ -105,8 +110,11 @@ class PigeonConfig(ConfigMixin):
         check_int(self, "n_train", "n_test", "epochs", "batch_size", "n_figure_examples", "random_repeats")
         check_int(self, "workers", low=0)
         check_int(self, "threads", optional=True)
-        if not isinstance(self.visual_cache, bool):
-            raise ValueError(f"PigeonConfig.visual_cache must be a bool, got {self.visual_cache!r}")
+        if not isinstance(self.feature_cache, bool):
+            raise ValueError(f"PigeonConfig.feature_cache must be a bool, got {self.feature_cache!r}")
+        if self.sound_pretraining is not None and not isinstance(self.sound_pretraining, PretrainConfig):
+            raise TypeError(f"PigeonConfig.sound_pretraining must be a PretrainConfig or None, "
+                            f"got {type(self.sound_pretraining).__name__}")
         check_number(self, "lr", low_open=True)
         check_number(self, "weight_decay")
         if isinstance(self.n_labelled, bool) or not isinstance(self.n_labelled, int) or not 2 <= self.n_labelled <= self.n_train:

@@ -42,7 +42,7 @@ from typing import Any
 
 from soundloc.constants import SCHEMES
 from soundloc.experiments.pigeon.config import PigeonConfig
-from soundloc.experiments.pigeon.run import build_world, run_schemes, visual_stream
+from soundloc.experiments.pigeon.run import Streams, build_world, run_schemes, sound_stream, visual_stream
 from soundloc.experiments.provenance import provenance
 from soundloc.pretrain import PretrainConfig
 from soundloc.stats import conclude
@@ -140,11 +140,12 @@ def run_factorial(config: PigeonConfig, out_dir: str | os.PathLike[str], seed: i
     configs = {f"{pre}_{train}": dataclasses.replace(config, world=plan["worlds"][train], pretraining=plan["pretrainings"][pre])
                for pre in PRETRAININGS for train in TRAININGS}
     data = {train: build_world(configs[f"neutral_{train}"], seed, progress) for train in TRAININGS}
-    states = {}
+    sound, sound_record = sound_stream(config, seed, device, progress)  # one for every cell: sounds ignore the band
+    states: dict[str, Streams] = {}
     records: dict[str, Any] = {}
     for pre in PRETRAININGS:
         state, record = visual_stream(configs[f"{pre}_cooccur"], seed, device, progress)
-        states[pre] = state
+        states[pre] = Streams(state, sound, {"visual": record, "sound": sound_record})
         records[pre] = {k: record.get(k) for k in ("test_accuracy", "key", "world_config", "reused_from", "train_seconds")}
         log(f"{pre} pretraining: held-out accuracy {record['test_accuracy']:.3f}")
     cells: dict[str, Any] = {}
@@ -166,6 +167,8 @@ def run_factorial(config: PigeonConfig, out_dir: str | os.PathLike[str], seed: i
         "effects_by_group": {g: effects(cells, group=g) for g in ("context_bound", "free")},
         "fix": fix_contrasts(cells),
         "visual_pretraining": records,
+        "sound_pretraining": None if sound_record is None else {
+            k: sound_record.get(k) for k in ("test_accuracy", "key", "world_config", "reused_from", "train_seconds")},
         "config": config.to_dict(),
         "seconds": time.perf_counter() - t_start,
         **provenance(device, command or f"soundloc.experiments.pigeon.run_factorial(<{config.scale} config>, seed={seed})"),

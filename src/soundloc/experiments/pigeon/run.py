@@ -39,14 +39,14 @@ import torch
 from soundloc import viz
 from soundloc.constants import SCHEMES, Scheme
 from soundloc.data.synthetic import Scene, SyntheticDataset, SyntheticWorld, WorldSplits, world_splits
-from soundloc.data.visual_features import WithVisualFeatures, compute_visual_features
+from soundloc.data.frozen_features import WithFeatures, compute_frozen_features, frozen_streams
 from soundloc.experiments.pigeon.config import PigeonConfig
 from soundloc.experiments.pigeon.report import RESULTS_FILE, load_results, summary_table, target_summary
 from soundloc.experiments.pigeon.targets import TARGETS, beats_baselines, pigeon_targets
 from soundloc.experiments.provenance import provenance
 from soundloc.metrics import EvaluationResult, attention_summary, evaluate, random_attention
 from soundloc.models import ModelConfig, SoundLocalizer, build_model
-from soundloc.pretrain import pretrained_visual_state
+from soundloc.pretrain import pretrained_sound_state, pretrained_visual_state
 from soundloc.train import History, Trainer, predict_attention, save_trained
 from soundloc.utils import atomic_path, default_device, json_safe, seed_everything, write_json
 
@@ -57,9 +57,9 @@ class PigeonData:
     world: SyntheticWorld
     splits: WorldSplits
     grid: tuple[int, int]
-    train_set: SyntheticDataset | WithVisualFeatures  # every training scene; labelled ones carry ground truth
-    unlabelled: SyntheticDataset | WithVisualFeatures  # the same scenes without ground truth
-    test_set: SyntheticDataset | WithVisualFeatures
+    train_set: SyntheticDataset | WithFeatures  # every training scene; labelled ones carry ground truth
+    unlabelled: SyntheticDataset | WithFeatures  # the same scenes without ground truth
+    test_set: SyntheticDataset | WithFeatures
     test_scenes: list[Scene]
 
     @property
@@ -113,6 +113,16 @@ def build_world(config: PigeonConfig, seed: int, progress: bool = False) -> Pige
     return data
 
 
+@dataclass
+class Streams:
+    """The pretrained streams every scheme of a run starts from: state dicts (``None``: the
+    stream starts from the seeded initial weights) and the pretrainings' records."""
+
+    visual: dict[str, torch.Tensor] | None = None
+    sound: dict[str, torch.Tensor] | None = None
+    records: dict[str, dict[str, Any] | None] = dataclasses.field(default_factory=dict)
+
+
 def visual_stream(
     config: PigeonConfig, seed: int, device: str, progress: bool = False
 ) -> tuple[dict[str, torch.Tensor] | None, dict[str, Any] | None]:
@@ -125,34 +135,59 @@ def visual_stream(
                                    cache_dir=config.pretrain_cache, progress=progress)
 
 
-def cache_visual_features(config: PigeonConfig, data: PigeonData, visual_state: dict[str, torch.Tensor] | None,
-                          seed: int, device: str, progress: bool = False) -> PigeonData:
-    """Step 2b: with a frozen visual stream and ``config.visual_cache``, ``data`` whose datasets
-    carry the stream's grid features (computed once per scene from the weights every scheme
-    starts from: :func:`train_scheme`'s); otherwise ``data`` unchanged."""
-    if not (config.visual_cache and config.model.freeze_visual):
-        return data
-    seed_everything(seed)  # the weights train_scheme builds (random ones when not pretrained)
+def sound_stream(
+    config: PigeonConfig, seed: int, device: str, progress: bool = False
+) -> tuple[dict[str, torch.Tensor] | None, dict[str, Any] | None]:
+    """Step 2': the pretrained sound stream's state dict and its record, or ``(None, None)``
+    when ``config.sound_pretraining`` is ``None``."""
+    if config.sound_pretraining is None:
+        return None, None
+    pre = dataclasses.replace(config.sound_pretraining, workers=config.workers)
+    return pretrained_sound_state(config.model, config.world, pre, seed, device=device,
+                                  cache_dir=config.pretrain_cache, progress=progress)
+
+
+def pretrained_streams(config: PigeonConfig, seed: int, device: str, progress: bool = False) -> Streams:
+    """Steps 2 and 2': both streams' pretrainings (either may be absent)."""
+    visual, v_record = visual_stream(config, seed, device, progress)
+    sound, s_record = sound_stream(config, seed, device, progress)
+    return Streams(visual, sound, {"visual": v_record, "sound": s_record})
+
+
+def _start_model(config: PigeonConfig, streams: Streams, seed: int) -> SoundLocalizer:
+    """The initial weights every scheme starts from: ``build_model`` after
+    ``seed_everything(seed)``, then the pretrained streams loaded into it."""
+    seed_everything(seed)
     model = build_model(config.model)
-    if visual_state is not None:
-        model.visual.load_state_dict(visual_state)
+    if streams.visual is not None:
+        model.visual.load_state_dict(streams.visual)
+    if streams.sound is not None:
+        model.sound.load_state_dict(streams.sound)
+    return model
+
+
+def cache_features(config: PigeonConfig, data: PigeonData, streams: Streams, seed: int, device: str,
+                   progress: bool = False) -> PigeonData:
+    """Step 2b: with ``config.feature_cache``, ``data`` whose datasets carry the frozen streams'
+    outputs (computed once per scene from the weights every scheme starts from); ``data``
+    unchanged when no stream is frozen or the cache is off."""
+    model = build_model(config.model)
+    if not (config.feature_cache and frozen_streams(model)):
+        return data
+    model = _start_model(config, streams, seed).to(device)
     every = data.train_set.subset(list(data.splits.train) + list(data.splits.test), labelled=False, grid=None)
-    feats = compute_visual_features(model.to(device), every, batch_size=128, progress=progress)
-    return dataclasses.replace(data, train_set=WithVisualFeatures(data.train_set, feats),
-                               unlabelled=WithVisualFeatures(data.unlabelled, feats),
-                               test_set=WithVisualFeatures(data.test_set, feats))
+    feats = compute_frozen_features(model, every, batch_size=128, progress=progress)
+    return dataclasses.replace(data, train_set=WithFeatures(data.train_set, feats),
+                               unlabelled=WithFeatures(data.unlabelled, feats),
+                               test_set=WithFeatures(data.test_set, feats))
 
 
 def train_scheme(
-    config: PigeonConfig, scheme: Scheme, data: PigeonData, visual_state: dict[str, torch.Tensor] | None,
+    config: PigeonConfig, scheme: Scheme, data: PigeonData, streams: Streams,
     seed: int, device: str, progress: bool = False,
 ) -> Trainer:
-    """Step 3: one scheme trained from the shared initial weights (``seed_everything(seed)``
-    before building the model, then the pretrained visual stream loaded into it)."""
-    seed_everything(seed)
-    model = build_model(config.model)
-    if visual_state is not None:
-        model.visual.load_state_dict(visual_state)
+    """Step 3: one scheme trained from the shared initial weights (:func:`_start_model`)."""
+    model = _start_model(config, streams, seed)
     trainer = Trainer(model, dataclasses.replace(config.train_config(scheme, seed, progress), device=device))
     trainer.fit(data.unlabelled if scheme == "unsupervised" else data.train_set)
     return trainer
@@ -280,15 +315,15 @@ class TrainedSchemes:
     timings: dict[str, float]
 
 
-def run_schemes(config: PigeonConfig, data: PigeonData, visual_state: dict[str, torch.Tensor] | None, seed: int,
+def run_schemes(config: PigeonConfig, data: PigeonData, streams: Streams, seed: int,
                 device: str, models_dir: Path | None = None, progress: bool = False) -> TrainedSchemes:
     """Steps 2b-4 for the three schemes: the visual features cached (where the stream is
     frozen), each scheme trained from the shared initial weights (saved in ``models_dir`` when
     given) and scored with its groups and classes; the baselines scored on the same subsets."""
     log = (lambda msg: print(f"[pigeon seed {seed}] {msg}", file=sys.stderr)) if progress else (lambda msg: None)
     t0 = time.perf_counter()
-    data = cache_visual_features(config, data, visual_state, seed, device, progress)
-    timings: dict[str, float] = {"visual_features": time.perf_counter() - t0}
+    data = cache_features(config, data, streams, seed, device, progress)
+    timings: dict[str, float] = {"frozen_features": time.perf_counter() - t0}
     schemes: dict[str, dict[str, Any]] = {}
     maps: dict[str, torch.Tensor] = {}
     histories: dict[str, History] = {}
@@ -296,7 +331,7 @@ def run_schemes(config: PigeonConfig, data: PigeonData, visual_state: dict[str, 
     evaluation: EvaluationResult | None = None
     for scheme in SCHEMES:
         t0 = time.perf_counter()
-        trainer = train_scheme(config, scheme, data, visual_state, seed, device, progress)
+        trainer = train_scheme(config, scheme, data, streams, seed, device, progress)
         timings[f"train_{scheme}"] = time.perf_counter() - t0
         if models_dir is not None:
             save_trained(models_dir / f"{scheme}.pt", trainer, extra={"world_seed": seed, "scale": config.scale})
@@ -354,15 +389,17 @@ def run_pigeon(
     timings: dict[str, float] = {"generate_world": time.perf_counter() - t_start}
 
     t0 = time.perf_counter()
-    visual_state, pretraining = visual_stream(config, seed, device, progress)
-    if visual_state is not None:
-        timings["pretrain_visual"] = time.perf_counter() - t0
-        with atomic_path(out / "models" / "visual_pretrained.pt") as tmp:
-            torch.save({"state_dict": visual_state, "pretraining": pretraining}, tmp)
-        log(f"visual stream pretrained: held-out accuracy {pretraining['test_accuracy']:.3f} "
-            f"({timings['pretrain_visual']:.0f} s)")
+    streams = pretrained_streams(config, seed, device, progress)
+    timings["pretrain_streams"] = time.perf_counter() - t0
+    for name in ("visual", "sound"):
+        state, record = getattr(streams, name), streams.records[name]
+        if state is not None and record is not None:
+            with atomic_path(out / "models" / f"{name}_pretrained.pt") as tmp:
+                torch.save({"state_dict": state, "pretraining": record}, tmp)
+            log(f"{name} stream pretrained: held-out accuracy {record['test_accuracy']:.3f}")
+    pretraining = streams.records["visual"]
 
-    trained = run_schemes(config, data, visual_state, seed, device, out / "models", progress)
+    trained = run_schemes(config, data, streams, seed, device, out / "models", progress)
     data, schemes, baselines, maps, histories, evaluation = (
         trained.data, trained.schemes, trained.baselines, trained.maps, trained.histories, trained.evaluation)
     timings.update(trained.timings)
@@ -386,6 +423,7 @@ def run_pigeon(
         "temperature": config.model.temperature,
         "visual_stream": visual_stream_label(config.model, pretraining),
         "visual_pretraining": pretraining,
+        "sound_pretraining": streams.records["sound"],
         "grid": list(data.grid),
         "protocol": evaluation.protocol.describe() if evaluation else None,
         "test": {"n": len(kinds), "object": kinds.count("object"), "ambient": kinds.count("ambient"),
@@ -400,7 +438,7 @@ def run_pigeon(
 
 
 #: Config fields that do not change a run's numbers (a finished seed with other values is reused).
-_NOT_RESULTS = ("device", "threads", "workers", "pretrain_cache", "visual_cache")
+_NOT_RESULTS = ("device", "threads", "workers", "pretrain_cache", "feature_cache")
 
 
 def _same_experiment(a: dict[str, Any], b: dict[str, Any]) -> bool:
