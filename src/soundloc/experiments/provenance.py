@@ -4,7 +4,10 @@ re-made."""
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import platform
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -29,4 +32,19 @@ def provenance(device: str | torch.device, command: str) -> dict[str, Any]:
     }
 
 
-__all__ = ["provenance"]
+def git_commit(path: str | os.PathLike[str] | None = None) -> str | None:
+    """The commit of the git checkout holding ``path`` (default: this library's source), with
+    ``+dirty`` when tracked files differ from it; ``None`` outside a checkout or without git."""
+    where = Path(path) if path is not None else Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=20)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=where,
+                               capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+__all__ = ["git_commit", "provenance"]
