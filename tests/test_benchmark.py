@@ -15,7 +15,7 @@ from soundloc.data.layout import read_annotations, write_annotations
 from soundloc.data.synthetic import SyntheticWorld, WorldConfig, write_world
 from soundloc.experiments import benchmark as bm
 from soundloc.metrics import evaluate, gt_maps
-from soundloc.metrics.openset import ground_truth_areas, open_set_scores
+from soundloc.metrics.openset import average_precision, ground_truth_areas, open_set_scores
 from soundloc.models import ModelConfig, build_model, min_samples_for, save_model
 from soundloc.train import predict_attention
 
@@ -98,6 +98,8 @@ def test_run_on_the_synthetic_world_matches_the_parts_called_directly(model, wor
     ref = open_set_scores(c_snd, ev.ciou[snd], areas, c_neg)
     assert (ext["n_sounding"], ext["n_non_sounding"]) == (len(s.sounding), len(s.non_sounding))
     assert ext["model"]["ap"] == pytest.approx(ref.ap, abs=1e-6) and ext["model"]["max_f1"] == pytest.approx(ref.max_f1)
+    pr = ext["pairs"]  # the per-pair record gives the same AP back
+    assert average_precision(pr["confidence"]["peak"], pr["sounding"], pr["localized"]) == pytest.approx(ext["model"]["ap"])
     assert ext["origins"] == s.origins() and set(ext["confidences"]) == {"peak", "cosine_peak", "cosine_top_quarter", "match"}
     assert set(ext["baselines"]) == {"whole image", "centre prior", "random"}
     # negative: every kind ran (the synthetic world has classes and knows what is in view)
@@ -216,7 +218,7 @@ def test_comparison_tables(model, world) -> None:  # type: ignore[no-untyped-def
     st = bm.BenchmarkSettings(random_repeats=2, kinds=("silence", "same_class"))
     res = bm.benchmark_schemes({"a": model, "b": model}, s, st)
     header, rows = bm.comparison_rows(res, "extended")
-    assert header[:4] == ["", "AP", "max-F1", "precision"] and [r[0] for r in rows] == ["a", "b", "whole image",
+    assert header[:5] == ["", "AP", "AP if blind", "max-F1", "precision"] and [r[0] for r in rows] == ["a", "b", "whole image",
                                                                                         "centre prior", "random"]
     assert rows[0][1:] == rows[1][1:]  # the same model twice: the same numbers
     header, rows = bm.negative_comparison_rows(res, "tv_mean")

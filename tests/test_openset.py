@@ -122,6 +122,7 @@ def test_open_set_scores_put_it_together() -> None:
     assert (s.n_sounding, s.n_non_sounding) == (3, 2)
     assert s.ap == pytest.approx(2 / 3) and s.max_f1 == pytest.approx(2 / 3)  # the five pairs above
     assert s.precision == pytest.approx(2 / 3)  # cIoU 0.8 and 0.5 reach 0.5, 0.2 does not
+    assert s.ap_blind == pytest.approx(2 / 5)  # one confidence for all five: TP / N
     assert s.by_size["medium"] == {"precision": 1.0, "n": 1} and s.by_size["huge"] == {"precision": 0.0, "n": 1}
     assert s.by_size["small"] == {"precision": 1.0, "n": 1}
     strict = open_set_scores([0.9, 0.7, 0.6], [0.8, 0.2, 0.5], [1, 1, 1], [0.8, 0.5], OpenSetProtocol(success_inclusive=False))

@@ -362,11 +362,15 @@ def _extended(model: SoundLocalizer, bset: BenchmarkSet, st: BenchmarkSettings, 
         by_origin[origin] = {"n": int(keep.sum()), "ap": s.ap, "max_f1": s.max_f1}
     base = open_set_baselines(gt, len(pairs), bset.protocol, op, seed=st.seed, repeats=st.random_repeats,
                               grid=grid, confidence=beyond.MAP_STAND_IN[st.confidence])
+    localized = op.localized(cious[snd_idx].numpy()).tolist() + [False] * len(pairs)
     return {
         "open_protocol": {"name": st.open_protocol, "description": op.describe()},
         "confidence": st.confidence, "rule": bset.rule, "n_sounding": len(snd), "n_non_sounding": len(pairs),
         "origins": bset.origins(), "model": scores[st.confidence], "confidences": scores, "by_origin": by_origin,
         "baselines": {k: v.to_dict() for k, v in base.items()}, "size_bins": {k: list(v) for k, v in SIZE_BINS.items()},
+        # every pair, the sounding ones first (in the set's order), then the non-sounding ones
+        "pairs": {"sounding": [True] * len(snd) + [False] * len(pairs), "localized": localized,
+                  "confidence": {name: c[snd_idx].tolist() + neg_conf[name].tolist() for name, c in conf.items()}},
     }
 
 
@@ -461,7 +465,7 @@ def comparison_rows(results: dict[str, dict[str, Any]], part: str) -> tuple[list
         rows = [[name] + localization_rows(results[name][part])[0][1:] for name in names]
         rows += localization_rows(results[names[0]][part])[1:]
     elif part == "extended":
-        header = ["", "AP", "max-F1", "precision", *SIZE_BINS]
+        header = ["", *EXTENDED_COLUMNS]
         rows = [[name] + extended_rows(results[name][part])[0][1:] for name in names]
         rows += extended_rows(results[names[0]][part])[1:]
     else:
@@ -509,12 +513,18 @@ def localization_rows(part: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+#: Columns of :func:`extended_rows`.
+EXTENDED_COLUMNS = ("AP", "AP if blind", "max-F1", "precision", *SIZE_BINS)
+
+
 def extended_rows(part: dict[str, Any]) -> list[list[str]]:
-    """``[row, AP, max-F1, precision, small, medium, large, huge]`` for the model and baselines."""
+    """``[row, AP, AP if blind, max-F1, precision, small, medium, large, huge]`` for the model and
+    baselines (sizes: precision and, in brackets, the number of sounding pairs in the bin)."""
     def row(name: str, s: dict[str, Any]) -> list[str]:
         sizes = [_f(s["by_size"][b]["precision"]) + f" ({s['by_size'][b]['n']})" for b in SIZE_BINS]
-        return [name, _pm(s["ap"], s["ap_std"], s["repeats"]), _pm(s["max_f1"], s["max_f1_std"], s["repeats"]),
-                _pm(s["precision"], s["precision_std"], s["repeats"]), *sizes]
+        return [name, _pm(s["ap"], s["ap_std"], s["repeats"]), _f(s["ap_blind"]),
+                _pm(s["max_f1"], s["max_f1_std"], s["repeats"]), _pm(s["precision"], s["precision_std"], s["repeats"]),
+                *sizes]
     return [row(f"model ({part['confidence']})", part["model"])] + [row(k, v) for k, v in part["baselines"].items()]
 
 
@@ -554,9 +564,10 @@ def set_markdown(result: dict[str, Any]) -> str:
                          for k, (lo, hi) in part["size_bins"].items())
         lines += [f"Extended, open-set ({part['n_sounding']} sounding pairs, {part['n_non_sounding']} non-sounding: "
                   f"{origins}; drawn: {part['rule']}; {part['open_protocol']['description']}; confidence "
-                  f"'{part['confidence']}'; precision by ground-truth size in px² of the 224 frame: {bins}; "
+                  f"'{part['confidence']}'; AP if blind: the AP of the same localizations ranked by one confidence "
+                  f"for every pair; precision by ground-truth size in px² of the 224 frame: {bins}; "
                   "(n) = pairs in the bin):", "",
-                  markdown_table(["", "AP", "max-F1", "precision", *SIZE_BINS], extended_rows(part)), ""]
+                  markdown_table(["", *EXTENDED_COLUMNS], extended_rows(part)), ""]
         others = ", ".join(f"{k} {v['ap']:.3f}" for k, v in part["confidences"].items())
         lines += [f"AP with each confidence: {others}.", ""]
     if "negative" in result:
@@ -588,7 +599,7 @@ def benchmark_markdown(doc: dict[str, Any]) -> str:
 
 
 __all__ = ["BenchmarkSet", "BenchmarkSettings", "NON_SOUNDING", "NonSounding", "PARTS", "available_kinds",
-           "benchmark_markdown", "benchmark_schemes", "comparison_rows", "draw_non_sounding", "extended_rows",
+           "EXTENDED_COLUMNS", "benchmark_markdown", "benchmark_schemes", "comparison_rows", "draw_non_sounding", "extended_rows",
            "folder_set", "localization_rows", "markdown_table", "negative_comparison_rows", "negative_rows",
            "read_pairs_csv", "run_benchmark", "same_experiment", "scheme_models", "set_markdown", "synthetic_set",
            "write_pairs_csv"]

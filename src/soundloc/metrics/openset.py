@@ -266,6 +266,10 @@ class OpenSetScores:
         confidence: which confidence ranked the pairs.
         n_sounding, n_non_sounding: pairs of each kind.
         ap, max_f1: average precision and max-F1 over all pairs.
+        ap_blind: the AP of the same localizations under a confidence that cannot tell the
+            pairs apart (one value for every pair): with ``"every"``, the localized sounding
+            pairs' share of all pairs. An AP near it says the confidence ranks no better than
+            chance; the gap above it is what the confidence adds.
         precision: fraction of the sounding pairs localized (every pair detected).
         by_size: :func:`precision_by_size` of the sounding pairs.
         ap_std, max_f1_std, precision_std: sample standard deviations over ``repeats`` draws
@@ -279,6 +283,7 @@ class OpenSetScores:
     ap: float
     max_f1: float
     precision: float
+    ap_blind: float = 0.0
     by_size: dict[str, dict[str, Any]] = field(default_factory=dict)
     ap_std: float = 0.0
     max_f1_std: float = 0.0
@@ -314,7 +319,8 @@ def open_set_scores(
     return OpenSetScores(
         name=name, confidence=confidence, n_sounding=int(c_s.size), n_non_sounding=int(c_n.size),
         ap=average_precision(conf, snd, loc, p), max_f1=max_f1(conf, snd, loc, p),
-        precision=float(loc_s.mean()), by_size=precision_by_size(loc_s, areas),
+        precision=float(loc_s.mean()), ap_blind=average_precision(np.zeros(conf.size), snd, loc, p),
+        by_size=precision_by_size(loc_s, areas),
     )
 
 
@@ -329,7 +335,8 @@ def _summary(name: str, confidence: str, draws: Sequence[OpenSetScores]) -> Open
         by_size[b] = {"precision": float(np.mean(vals)) if vals else None, "n": draws[0].by_size[b]["n"]}
     return OpenSetScores(name=name, confidence=confidence, n_sounding=draws[0].n_sounding,
                          n_non_sounding=draws[0].n_non_sounding, ap=float(ap.mean()), max_f1=float(f1.mean()),
-                         precision=float(pr.mean()), by_size=by_size, ap_std=std(ap), max_f1_std=std(f1),
+                         precision=float(pr.mean()), ap_blind=float(np.mean([d.ap_blind for d in draws])),
+                         by_size=by_size, ap_std=std(ap), max_f1_std=std(f1),
                          precision_std=std(pr), repeats=len(draws))
 
 
