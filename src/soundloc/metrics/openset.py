@@ -148,7 +148,9 @@ def _detections(confidence: Any, sounding: Any, localized: Any) -> tuple[np.ndar
     return conf, snd, loc
 
 
-def _pr(conf: np.ndarray, snd: np.ndarray, loc: np.ndarray, t: float) -> tuple[float, float]:
+def pr_at(conf: np.ndarray, snd: np.ndarray, loc: np.ndarray, t: float) -> tuple[float, float]:
+    """Precision and recall at threshold ``t`` of checked arrays (confidence, sounding,
+    localized): the counts of the module docstring."""
     det = conf >= t
     tp = int((det & snd & loc).sum())
     fp = int((det & ~(snd & loc)).sum())
@@ -162,7 +164,7 @@ def precision_recall(confidence: Any, sounding: Any, localized: Any, threshold: 
     """Precision and recall of the pairs detected at ``threshold`` (confidence ``>= threshold``),
     counted as in the module docstring. ``sounding`` and ``localized`` are bools per pair
     (``localized`` only where ``sounding``)."""
-    return _pr(*_detections(confidence, sounding, localized), float(threshold))
+    return pr_at(*_detections(confidence, sounding, localized), float(threshold))
 
 
 def pr_curve(confidence: Any, sounding: Any, localized: Any,
@@ -176,7 +178,7 @@ def pr_curve(confidence: Any, sounding: Any, localized: Any,
     else:
         step = max(1, conf.size // 200)
         thresholds = np.sort(conf)[:-1][::-step]
-    pr = np.array([_pr(conf, snd, loc, float(t)) for t in thresholds], dtype=np.float64).reshape(-1, 2)
+    pr = np.array([pr_at(conf, snd, loc, float(t)) for t in thresholds], dtype=np.float64).reshape(-1, 2)
     return thresholds.astype(np.float64), pr[:, 0], pr[:, 1]
 
 
@@ -206,7 +208,7 @@ def max_f1(confidence: Any, sounding: Any, localized: Any, protocol: OpenSetProt
         thresholds = np.unique(conf)
     else:
         thresholds = np.sort(conf)[:: max(1, conf.size // 10)]
-    return max(_f1(*_pr(conf, snd, loc, float(t))) for t in thresholds)
+    return max(_f1(*pr_at(conf, snd, loc, float(t))) for t in thresholds)
 
 
 def ground_truth_areas(gt: Any) -> np.ndarray:
@@ -395,6 +397,6 @@ def open_set_baselines(
 
 __all__ = [
     "MAP_CONFIDENCES", "OPEN_SET_PRESETS", "OpenSetProtocol", "OpenSetScores", "SIZE_BINS", "SIZE_FRAME",
-    "average_precision", "get_open_set_protocol", "ground_truth_areas", "map_confidence", "max_f1",
+    "average_precision", "get_open_set_protocol", "pr_at", "ground_truth_areas", "map_confidence", "max_f1",
     "open_set_baselines", "open_set_scores", "pr_curve", "precision_by_size", "precision_recall", "size_bin",
 ]
