@@ -219,3 +219,11 @@ def test_offscreen_pairs_without_a_partner_are_left_out(tiny) -> None:  # type: 
     assert res.valid["offscreen"].all() and (labels[src] != labels).all()
     with pytest.raises(ValueError, match="labels"):
         beyond.negative_audio_test(model, ds, kinds=("same_class",), labels=torch.zeros(2, dtype=torch.long))
+
+
+def test_retrievals_give_every_score_from_one_pass(tiny) -> None:  # type: ignore[no-untyped-def]
+    model, ds = tiny
+    both = beyond.retrievals(model, ds, batch_size=5)
+    for score in beyond.SCORES:
+        one = beyond.retrieval(model, ds, score=score, batch_size=5)
+        assert torch.equal(both[score].similarity, one.similarity) and both[score].ids == one.ids

@@ -359,7 +359,7 @@ def _extended(model: SoundLocalizer, bset: BenchmarkSet, st: BenchmarkSettings, 
         keep = torch.tensor([o == origin for o in origins])
         s = open_set_scores(conf[st.confidence][snd_idx], cious[snd_idx], areas, neg_conf[st.confidence][keep], op,
                             name="model", confidence=st.confidence)
-        by_origin[origin] = {"n": int(keep.sum()), "ap": s.ap, "max_f1": s.max_f1}
+        by_origin[origin] = {"n": int(keep.sum()), "ap": s.ap, "ap_blind": s.ap_blind, "max_f1": s.max_f1}
     base = open_set_baselines(gt, len(pairs), bset.protocol, op, seed=st.seed, repeats=st.random_repeats,
                               grid=grid, confidence=beyond.MAP_STAND_IN[st.confidence])
     localized = op.localized(cious[snd_idx].numpy()).tolist() + [False] * len(pairs)

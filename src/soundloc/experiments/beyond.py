@@ -1,9 +1,9 @@
 """Beyond localization: what a trained :class:`~soundloc.models.SoundLocalizer` does with sounds
 it was not built for.
 
-- :func:`retrieval` - sound-to-image retrieval with the learned embeddings: every sound of a
-  small gallery is a query, every image a candidate; the score of a pair is the paper's
-  ``-d+`` (:func:`pair_scores`). Scored with :mod:`soundloc.metrics.retrieval`.
+- :func:`retrieval` / :func:`retrievals` - sound-to-image retrieval with the learned embeddings:
+  every sound of a small gallery is a query, every image a candidate; the score of a pair is the
+  paper's ``-d+`` or the cosine (:func:`pair_scores`). Scored with :mod:`soundloc.metrics.retrieval`.
 - :func:`negative_audio_test` - the same images with their sound replaced by silence, white
   noise, another class's sound, a sound whose source is not in view (off-screen), or (a
   control) another clip of the same class: how much the attention map and its peak move
@@ -110,8 +110,9 @@ SCORES: tuple[str, ...] = ("distance", "cosine")
 
 
 def pair_scores(model: SoundLocalizer, visual_features: torch.Tensor, sound_features: torch.Tensor,
-                score: str = "distance") -> torch.Tensor:
-    """``[S, I]``: the score of sound ``s`` against image ``i``.
+                score: str | Sequence[str] = "distance") -> Any:
+    """``[S, I]``: the score of sound ``s`` against image ``i`` (a dict score -> ``[S, I]`` when
+    ``score`` is a sequence of names: every score from the same embeddings, computed once).
 
     ``f_v`` depends on the sound through the attention, so each sound attends over every image
     in turn and the image's embedding is compared with that sound's feature. ``"distance"``:
@@ -120,18 +121,21 @@ def pair_scores(model: SoundLocalizer, visual_features: torch.Tensor, sound_feat
     the embeddings' lengths. ``visual_features`` ``[I, D, h, w]`` from ``model.encode_image``;
     ``sound_features`` ``[S, d]`` from ``model.encode_sound``.
     """
-    if score not in SCORES:
-        raise ValueError(f"score must be one of {SCORES}, got {score!r}")
+    names = (score,) if isinstance(score, str) else tuple(score)
+    for name in names:
+        if name not in SCORES:
+            raise ValueError(f"score must be one of {SCORES}, got {name!r}")
     n_images = visual_features.shape[0]
-    rows = []
+    rows: dict[str, list[torch.Tensor]] = {name: [] for name in names}
     for f_s in sound_features:
         f_s = f_s.expand(n_images, -1)
         f_v = model.localize(visual_features, f_s).f_v
-        if score == "distance":
-            rows.append(-(f_v - f_s).norm(dim=1))
-        else:
-            rows.append(torch.nn.functional.cosine_similarity(f_v, f_s, dim=1))
-    return torch.stack(rows)
+        if "distance" in rows:
+            rows["distance"].append(-(f_v - f_s).norm(dim=1))
+        if "cosine" in rows:
+            rows["cosine"].append(torch.nn.functional.cosine_similarity(f_v, f_s, dim=1))
+    out = {name: torch.stack(r) for name, r in rows.items()}
+    return out[score] if isinstance(score, str) else out
 
 
 @dataclass
@@ -176,10 +180,10 @@ class Retrieval:
 
 
 @torch.no_grad()
-def retrieval(model: SoundLocalizer, dataset: Any, score: str = "distance", batch_size: int = 64,
-              device: str | torch.device | None = None) -> Retrieval:
-    """Score every sound of ``dataset`` against every image of it with :func:`pair_scores`
-    (``score`` ``"distance"``, the paper's ``-d+``, or ``"cosine"``).
+def retrievals(model: SoundLocalizer, dataset: Any, scores: Sequence[str] = SCORES, batch_size: int = 64,
+               device: str | torch.device | None = None) -> dict[str, Retrieval]:
+    """Score every sound of ``dataset`` against every image of it with :func:`pair_scores`, for
+    each of ``scores`` (``"distance"``, the paper's ``-d+``, and ``"cosine"``) from one pass.
 
     Runs in eval mode without gradients (the model's mode is restored). ``N`` pairs cost ``N``
     passes of the localization module over ``N`` images: keep the gallery small (hundreds).
@@ -191,10 +195,19 @@ def retrieval(model: SoundLocalizer, dataset: Any, score: str = "distance", batc
     try:
         feats = _batched(model.encode_image, pairs.images, batch_size, dev)
         sounds = _batched(model.encode_sound, pairs.waveforms, batch_size, dev)
-        sim = pair_scores(model, feats, sounds, score)
+        sims = pair_scores(model, feats, sounds, tuple(scores))
     finally:
         model.train(was_training)
-    return Retrieval(ids=pairs.ids, similarity=sim.float().cpu(), labels=pairs.labels)
+    return {name: Retrieval(ids=pairs.ids, similarity=sim.float().cpu(), labels=pairs.labels)
+            for name, sim in sims.items()}
+
+
+def retrieval(model: SoundLocalizer, dataset: Any, score: str = "distance", batch_size: int = 64,
+              device: str | torch.device | None = None) -> Retrieval:
+    """:func:`retrievals` with one score."""
+    if not isinstance(score, str):
+        raise ValueError(f"score must be one of {SCORES}, got {score!r}")
+    return retrievals(model, dataset, (score,), batch_size, device)[score]
 
 
 # -- pairs read one at a time (a real test set does not fit in memory) ----------------------------
@@ -629,4 +642,5 @@ def negative_audio_baselines(n: int, grid: tuple[int, int], kinds: Sequence[str]
 __all__ = ["CONFIDENCES", "LABELLED_KINDS", "MAP_STAND_IN", "NEGATIVE_KINDS", "NegativeAudioResult", "Pairs",
            "Retrieval", "SCORES", "change_row", "draw_sources", "localize_positions", "map_change",
            "negative_audio_baselines", "negative_audio_test", "noise_like", "noise_seeds", "offscreen_partners", "pair_confidences",
-           "pair_image", "pair_labels", "pair_scores", "pair_waveform", "partner_rule", "read_pairs", "replacement_sounds", "retrieval"]
+           "pair_image", "pair_labels", "pair_scores", "pair_waveform", "partner_rule", "read_pairs", "replacement_sounds", "retrieval",
+           "retrievals"]
