@@ -17,7 +17,7 @@ clips is always written out and counted (:func:`import_vggss`).
 What this module stores (:func:`parse_vggss`):
 
 - one :class:`Annotation` per entry with a single annotator holding all its boxes (the
-  evaluation code of LVS, EZ-VSL and SLAVC unites them: ``Protocol.vggss``), the class as
+  evaluation code of EZ-VSL and SLAVC unites them: ``Protocol.vggss``), the class as
   :attr:`Annotation.category`, tag ``""``;
 - boxes in the 224×224 evaluation frame, each coordinate ``int(224 · clip(v, 0, 1))``
   (truncation), exactly what that code rasterises (``(np.clip(bbox, 0, 1) * 224).astype(int)``),
@@ -53,7 +53,7 @@ from soundloc.data.layout import (
 )
 from soundloc.data.types import Annotation
 
-#: Side of the frame VGG-SS boxes are stored in: the 224×224 evaluation frame of LVS/EZ-VSL/SLAVC.
+#: Side of the frame VGG-SS boxes are stored in: the 224×224 evaluation frame of EZ-VSL/SLAVC.
 VGGSS_FRAME = 224
 #: Split names written by :func:`import_vggss` (``splits/<name>.txt``).
 LISTED, PRESENT, MISSING = "vggss_listed", "vggss_present", "vggss_missing"

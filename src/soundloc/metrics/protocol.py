@@ -10,8 +10,8 @@ is that protocol and the default of every function in :mod:`soundloc.metrics`; t
 seen in other repositories are the other presets in :data:`PRESETS`.
 
 VGG-Sound Sources (VGG-SS, the test set that LVS introduced and every later paper reports beside
-Flickr-SoundNet) has one annotation per clip, a list of boxes, and the evaluation code of LVS,
-EZ-VSL and SLAVC unites them (``gt_map[gt_map > 0] = 1``): the preset ``"vggss"``
+Flickr-SoundNet) has one annotation per clip, a list of boxes, and the evaluation code that
+later papers share (EZ-VSL's and SLAVC's) unites them (``gt_map[gt_map > 0] = 1``): the preset ``"vggss"``
 (:meth:`Protocol.vggss`) is LVS's pipeline with that ground truth. The SLAVC test code (the
 extended, open-set protocol: :mod:`soundloc.metrics.openset`) resizes bicubically with aligned
 corners and keeps pixels ``>=`` the median: presets ``"slavc"`` and ``"vggss-slavc"``.
@@ -106,7 +106,7 @@ class Protocol:
     def vggss(cls) -> "Protocol":
         """VGG-SS under LVS's pipeline: one annotator whose boxes are united, and a pixel inside
         any box fully relevant (``consensus=1``, ``box_union=True``), as the VGG-SS code of
-        LVS, EZ-VSL and SLAVC does (boxes normalised to [0, 1], scaled to the 224 frame by
+        EZ-VSL and SLAVC does (boxes normalised to [0, 1], scaled to the 224 frame by
         truncation: :mod:`soundloc.data.vggss` stores them that way)."""
         return cls(consensus=1, box_union=True)
 
