@@ -133,3 +133,97 @@ def test_negative_audio_test(tiny) -> None:  # type: ignore[no-untyped-def]
     assert torch.equal(again.maps["noise"], beyond.negative_audio_test(model, ds, kinds=("noise",), seed=1).maps["noise"])
     with pytest.raises(ValueError, match="unknown kind"):
         beyond.negative_audio_test(model, ds, kinds=("music",))
+
+
+def test_offscreen_partners_by_hand() -> None:
+    labels = torch.tensor([0, 1, 2, 1])
+    visible = [{0, 1}, {1}, {0, 1, 2}, {1, 2}]
+    src, rule = beyond.offscreen_partners(4, labels, visible, torch.Generator().manual_seed(5))
+    # pair 0 sees classes 0 and 1: only pair 2 (class 2) qualifies; pair 2 sees every class: none;
+    # pair 3 sees 1 and 2: only pair 0; pair 1 sees 1: pairs 0 and 2 (drawn)
+    assert int(src[0]) == 2 and int(src[2]) == -1 and int(src[3]) == 0 and int(src[1]) in (0, 2)
+    assert "not in view" in rule
+    # only the own class known to be in view (VGG-SS): pair 1 (class 1) may take 0 or 2, never 3
+    src, rule = beyond.offscreen_partners(4, labels, None, torch.Generator().manual_seed(5))
+    assert all(int(labels[j]) != int(labels[i]) for i, j in enumerate(src.tolist())) and "another class" in rule
+    # no classes at all (Flickr-SoundNet): any other pair
+    src, rule = beyond.offscreen_partners(3, None, None, torch.Generator().manual_seed(5))
+    assert (src != torch.arange(3)).all() and (src >= 0).all() and "may be in view" in rule
+    # candidates restrict the partners; the same seed draws the same partners
+    src, _ = beyond.offscreen_partners(4, labels, None, torch.Generator().manual_seed(1), candidates=[0, 1])
+    assert src.tolist()[:2] == [1, 0] and src.tolist()[2] in (0, 1) and int(src[3]) == 0
+    again, _ = beyond.offscreen_partners(4, labels, None, torch.Generator().manual_seed(1), candidates=[0, 1])
+    assert torch.equal(src, again)
+
+
+def test_change_row_by_hand() -> None:
+    row = beyond.change_row(torch.tensor([0.2, 0.4]), torch.tensor([0.0, 2.0]), torch.tensor([0.5, 0.3]),
+                            torch.tensor([0.4, 0.6]))
+    # TV mean 0.3; peak shift mean 1 and median (0 + 2) / 2 = 1; one of two peaks stayed;
+    # confidence change ((0.4 - 0.5) + (0.6 - 0.3)) / 2 = 0.1; one of two dropped
+    assert row == {"n": 2, "tv_mean": pytest.approx(0.3), "peak_shift_mean": 1.0, "peak_shift_median": 1.0,
+                   "same_peak": 0.5, "confidence_change": pytest.approx(0.1), "confidence_lower": 0.5}
+
+
+def test_noise_keeps_each_clips_loudness_and_does_not_depend_on_the_batch() -> None:
+    w = torch.randn(3, 2000) * torch.tensor([[0.01], [0.1], [0.3]])
+    seeds = torch.tensor([7, 8, 9])
+    n = beyond.noise_like(w, seeds)
+    # RMS of 2,000 Gaussian samples: within a few percent of the clip's (std of the estimate ~ 1/sqrt(4000))
+    assert torch.allclose(n.pow(2).mean(1).sqrt(), w.pow(2).mean(1).sqrt(), rtol=0.1)
+    assert torch.equal(beyond.noise_like(w[1:2], seeds[1:2]), n[1:2])
+
+
+def test_negative_audio_baselines() -> None:
+    rows = beyond.negative_audio_baselines(50, (4, 4), kinds=("silence", "same_class"), seed=3)
+    for name in ("whole image", "centre prior"):  # the same map whatever the sound: nothing moves
+        assert [r["tv_mean"] for r in rows[name]] == [0.0, 0.0]
+        assert [r["same_peak"] for r in rows[name]] == [1.0, 1.0] and rows[name][0]["confidence_change"] == 0.0
+    rnd = rows["random"]
+    # two independent draws of uniform maps move for any sound: a fresh draw for each replacement
+    assert all(0.05 < r["tv_mean"] < 0.5 for r in rnd) and all(0.2 < r["confidence_lower"] < 0.8 for r in rnd)
+    assert beyond.negative_audio_baselines(50, (4, 4), kinds=("silence", "same_class"), seed=3) == rows
+
+
+def test_confidences_are_the_models_own_numbers(tiny) -> None:  # type: ignore[no-untyped-def]
+    model, ds = tiny
+    res = beyond.negative_audio_test(model, ds, kinds=("silence",), seed=0, batch_size=4)
+    model.eval()
+    with torch.no_grad():  # pair 3 with its own sound, one forward pass of the full model
+        out = model(ds[3].image[None], ds[3].waveform[None])
+    model.train()
+    own = res.confidences["own sound"]
+    assert float(own["peak"][3]) == pytest.approx(float(out.attention.max()), rel=1e-5)
+    assert float(own["cosine_peak"][3]) == pytest.approx(float(out.extras["scores"].max()), rel=1e-5, abs=1e-6)
+    k = -(-out.extras["scores"].numel() // 4)
+    top = out.extras["scores"].flatten().sort(descending=True).values[:k].mean()
+    assert float(own["cosine_top_quarter"][3]) == pytest.approx(float(top), rel=1e-5, abs=1e-6)
+    assert float(own["match"][3]) == pytest.approx(-float((out.f_v - out.f_s).norm()), rel=1e-5)
+    row = res.rows("match")[0]
+    diff = res.confidences["silence"]["match"] - own["match"]
+    assert row["confidence_change"] == pytest.approx(float(diff.mean()))
+
+
+def test_offscreen_pairs_without_a_partner_are_left_out(tiny) -> None:  # type: ignore[no-untyped-def]
+    model, ds = tiny
+    n = len(ds)
+    everything = [set(range(4))] * n  # every class in view in every frame: no off-screen sound exists
+    res = beyond.negative_audio_test(model, ds, kinds=("offscreen", "silence"), seed=0, batch_size=5, visible=everything)
+    assert not res.valid["offscreen"].any() and res.valid["silence"].all()
+    rows = {r["sound"]: r for r in res.rows()}
+    assert rows["offscreen"] == {"sound": "offscreen", "n": 0} and rows["silence"]["n"] == n
+    labels = beyond.pair_labels(ds)
+    part = [{int(labels[i])} for i in range(n)]  # only the own class in view
+    res = beyond.negative_audio_test(model, ds, kinds=("offscreen",), seed=0, batch_size=5, visible=part)
+    src = res.sources["offscreen"]
+    assert res.valid["offscreen"].all() and (labels[src] != labels).all()
+    with pytest.raises(ValueError, match="labels"):
+        beyond.negative_audio_test(model, ds, kinds=("same_class",), labels=torch.zeros(2, dtype=torch.long))
+
+
+def test_retrievals_give_every_score_from_one_pass(tiny) -> None:  # type: ignore[no-untyped-def]
+    model, ds = tiny
+    both = beyond.retrievals(model, ds, batch_size=5)
+    for score in beyond.SCORES:
+        one = beyond.retrieval(model, ds, score=score, batch_size=5)
+        assert torch.equal(both[score].similarity, one.similarity) and both[score].ids == one.ids

@@ -22,6 +22,7 @@ from soundloc import __version__
 COMMANDS: dict[str, tuple[str, str]] = {
     "pigeon": ("pigeon", "reproduce the pigeon superstition on the synthetic world"),
     "evaluate": ("evaluate", "score saved heatmaps against annotations (cIoU, AUC, baselines)"),
+    "benchmark": ("benchmark", "a model on Flickr, VGG-SS, their extended sets and negative audio, beside the baselines"),
     "synth": ("synth", "write the synthetic world to disk in the prepared-data layout"),
     "data": ("data", "get and prepare real data (download, prepare, annotations, cache, leakage)"),
     "train": ("train", "train a model on the synthetic world or prepared data; resume a run"),

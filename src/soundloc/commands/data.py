@@ -4,6 +4,7 @@
   soundloc data prepare      --videos DIR --out DIR            frames/ + audio/ + index.csv
   soundloc data annotations  --xml DIR --out FILE.json         XML boxes -> annotations.json (+ splits)
   soundloc data annotations  --dataset SRC --out DIR           the downloaded annotated set -> prepared layout
+  soundloc data vggss        --json vggss.json --out DIR [--videos DIR]   VGG-SS boxes (+ its clips) -> prepared layout
   soundloc data cache        --root DIR                        packed memory-mapped arrays for training
   soundloc data leakage      --train LIST --test LIST          overlap between training and test ids
   soundloc data soundnet     --weights FILE --out FILE.pt      the published SoundNet-8 weights as a state dict
@@ -16,6 +17,8 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
+
+from soundloc.commands.data_vggss import configure_vggss, run_vggss
 
 
 def _progress(p: argparse.ArgumentParser) -> None:
@@ -185,6 +188,7 @@ SUBCOMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable
     "download": (configure_download, run_download, "download Flickr-SoundNet videos (parallel, resumable)"),
     "prepare": (configure_prepare, run_prepare, "videos -> frames/ + audio/ + index.csv with ffmpeg"),
     "annotations": (configure_annotations, run_annotations, "annotation XML -> annotations.json, splits, grid masks"),
+    "vggss": (configure_vggss, run_vggss, "VGG-SS annotation JSON (+ its clips) -> annotations.json, present/missing lists"),
     "cache": (configure_cache, run_cache, "build/verify the packed training cache"),
     "leakage": (configure_leakage, run_leakage, "report test ids inside a training list"),
     "soundnet": (configure_soundnet, run_soundnet, "convert the published SoundNet-8 weights (.t7 or .npy) to a state dict"),

@@ -7,6 +7,7 @@
 - :mod:`soundloc.data.synthetic` - the procedurally generated audio-visual world
 - :mod:`soundloc.data.download`, :mod:`~soundloc.data.prepare`, :mod:`~soundloc.data.annotations`,
   :mod:`~soundloc.data.leakage`, :mod:`~soundloc.data.cache` - getting and preparing real data
+- :mod:`soundloc.data.vggss`     - the VGG-Sound Sources annotation file and its clips
 - :mod:`soundloc.data.sound_features` - the frozen sound stream's features, computed once per clip
 """
 from soundloc.data.cache import PackedDataset

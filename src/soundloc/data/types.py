@@ -33,12 +33,17 @@ class Annotation:
             :mod:`soundloc.metrics`) counts every box separately instead (the two differ only
             where one annotator's boxes overlap; ``Protocol(box_union=True)`` gives the paper's).
         tags: one tag per annotator: ``"object"``, ``"ambient"`` or ``""`` (unknown).
-        frame_size: side of the square frame the boxes live in (256 for Flickr-SoundNet).
+        frame_size: side of the square frame the boxes live in (256 for Flickr-SoundNet; 224
+            for VGG-SS, whose normalised boxes are stored in the evaluation frame:
+            :mod:`soundloc.data.vggss`).
+        category: the sound's class where the dataset names one (VGG-SS: ``"playing cello"``),
+            else ``""``.
     """
 
     boxes: tuple[tuple[BoxT, ...], ...]
     tags: tuple[str, ...] = ()
     frame_size: int = ANNOTATION_FRAME
+    category: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.frame_size, int) or self.frame_size <= 0:
@@ -57,6 +62,8 @@ class Annotation:
         for t in tags:
             if t not in TAGS:
                 raise ValueError(f"unknown tag {t!r}; expected one of {TAGS}")
+        if not isinstance(self.category, str):
+            raise ValueError(f"category must be a string, got {self.category!r}")
         object.__setattr__(self, "boxes", boxes)
         object.__setattr__(self, "tags", tags)
 
@@ -66,11 +73,14 @@ class Annotation:
 
     def to_json(self) -> dict[str, Any]:
         """The per-item form stored in ``annotations.json`` (see :mod:`soundloc.data.layout`)."""
-        return {
+        out: dict[str, Any] = {
             "annotators": [
                 {"boxes": [list(b) for b in ann], "tag": tag} for ann, tag in zip(self.boxes, self.tags)
             ]
         }
+        if self.category:
+            out["class"] = self.category
+        return out
 
     @classmethod
     def from_json(cls, item: dict[str, Any], frame_size: int = ANNOTATION_FRAME) -> "Annotation":
@@ -79,6 +89,7 @@ class Annotation:
             boxes=tuple(tuple(tuple(b) for b in a["boxes"]) for a in annotators),
             tags=tuple(a.get("tag", "") for a in annotators),
             frame_size=frame_size,
+            category=item.get("class", ""),
         )
 
 

@@ -1,6 +1,8 @@
 """Experiments: the paper's studies, each a typed config, a run made of small steps, and a report.
 
 - :mod:`soundloc.experiments.beyond`     - retrieval with the embeddings, the negative-audio test
+- :mod:`soundloc.experiments.benchmark`  - a model on Flickr, VGG-SS, the extended sets and negative
+  audio, beside the baselines (``soundloc benchmark``)
 - :mod:`soundloc.experiments.engine`     - training runs on any data (``soundloc train``), resume
 - :mod:`soundloc.experiments.localize`   - a trained model on a user's image/video and sound
 - :mod:`soundloc.experiments.pigeon`     - the pigeon superstition on the synthetic world

@@ -4,6 +4,7 @@ re-made."""
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import platform
 import subprocess
 from pathlib import Path
@@ -14,23 +15,33 @@ import torch
 from soundloc import __version__
 
 
-def code_commit() -> dict[str, Any]:
-    """The git commit of the checkout the library runs from (``commit``, and ``dirty``: whether
-    tracked files differ from it), or ``None`` for both when it does not run from one (an
-    installed wheel) or git is missing."""
-    src = Path(__file__).resolve().parent
+def git_commit(path: str | os.PathLike[str] | None = None) -> str | None:
+    """The commit of the git checkout holding ``path`` (default: this library's source), with
+    ``+dirty`` when tracked files of its code differ from it (``src/`` where the checkout has
+    one, else any tracked file); ``None`` outside a checkout or without git."""
+    where = Path(path) if path is not None else Path(__file__).resolve().parent
     try:
-        top = subprocess.run(["git", "-C", str(src), "rev-parse", "--show-toplevel"], capture_output=True, text=True,
-                             timeout=10, check=True).stdout.strip()
-        if not (Path(top) / "src" / "soundloc").is_dir():
-            return {"commit": None, "dirty": None}
-        sha = subprocess.run(["git", "-C", top, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
-                             check=True).stdout.strip()
-        status = subprocess.run(["git", "-C", top, "status", "--porcelain", "--untracked-files=no", "--", "src"],
-                                capture_output=True, text=True, timeout=10, check=True).stdout
-        return {"commit": sha, "dirty": bool(status.strip())}
+        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=where, capture_output=True, text=True,
+                             timeout=20)
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=20)
+        if top.returncode != 0 or head.returncode != 0:
+            return None
+        code = ["--", "src"] if (Path(top.stdout.strip()) / "src").is_dir() else []
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", *code], cwd=top.stdout.strip(),
+                               capture_output=True, text=True, timeout=20)
     except (OSError, subprocess.SubprocessError):
+        return None
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def code_commit() -> dict[str, Any]:
+    """:func:`git_commit` of the library's own checkout as ``{"commit", "dirty"}`` (both
+    ``None`` when it does not run from one: an installed wheel, or git missing)."""
+    here = Path(__file__).resolve()
+    commit = git_commit(here.parent) if (here.parents[2] / "soundloc").is_dir() and (here.parents[3] / "src").is_dir() else None
+    if commit is None:
         return {"commit": None, "dirty": None}
+    return {"commit": commit.removesuffix("+dirty"), "dirty": commit.endswith("+dirty")}
 
 
 def provenance(device: str | torch.device, command: str) -> dict[str, Any]:
@@ -52,4 +63,4 @@ def provenance(device: str | torch.device, command: str) -> dict[str, Any]:
     }
 
 
-__all__ = ["code_commit", "provenance"]
+__all__ = ["code_commit", "git_commit", "provenance"]

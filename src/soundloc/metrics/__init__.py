@@ -9,6 +9,7 @@ The community's protocol (the LVS evaluation code, CVPR 2021) is the default eve
 - :mod:`~soundloc.metrics.baselines`   - whole image, centre prior, random maps
 - :mod:`~soundloc.metrics.regions`     - attention mass and density on a region (where attention goes)
 - :mod:`~soundloc.metrics.retrieval`   - recall@K and median rank of a cross-modal retrieval
+- :mod:`~soundloc.metrics.openset`     - the extended (open-set) protocol: AP, max-F1, precision by size
 - :mod:`~soundloc.metrics.report`      - :func:`evaluate` and :func:`format_table`
 
 The names below are imported from their submodules on first use, so importing
@@ -27,7 +28,18 @@ _NAMES: dict[str, str] = {
     "EvaluationResult": "report",
     "PRESETS": "protocol",
     "Protocol": "protocol",
+    "MAP_CONFIDENCES": "openset",
+    "OpenSetProtocol": "openset",
+    "OpenSetScores": "openset",
     "RetrievalScores": "retrieval",
+    "SIZE_BINS": "openset",
+    "average_precision": "openset",
+    "map_confidence": "openset",
+    "max_f1": "openset",
+    "open_set_baselines": "openset",
+    "open_set_scores": "openset",
+    "precision_by_size": "openset",
+    "precision_recall": "openset",
     "annotator_ious": "scores",
     "annotator_maps": "groundtruth",
     "attention_summary": "regions",

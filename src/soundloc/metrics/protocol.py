@@ -8,6 +8,13 @@ evaluation code of "Localizing Visual Sounds the Hard Way", Chen et al., CVPR 20
 and numbers are only comparable when every choice below is the same. :meth:`Protocol.lvs`
 is that protocol and the default of every function in :mod:`soundloc.metrics`; the variants
 seen in other repositories are the other presets in :data:`PRESETS`.
+
+VGG-Sound Sources (VGG-SS, the test set that LVS introduced and every later paper reports beside
+Flickr-SoundNet) has one annotation per clip, a list of boxes, and the evaluation code that
+later papers share (EZ-VSL's and SLAVC's) unites them (``gt_map[gt_map > 0] = 1``): the preset ``"vggss"``
+(:meth:`Protocol.vggss`) is LVS's pipeline with that ground truth. The SLAVC test code (the
+extended, open-set protocol: :mod:`soundloc.metrics.openset`) resizes bicubically with aligned
+corners and keeps pixels ``>=`` the median: presets ``"slavc"`` and ``"vggss-slavc"``.
 """
 from __future__ import annotations
 
@@ -95,6 +102,14 @@ class Protocol:
         """The protocol of the LVS evaluation code (CVPR 2021), used by later work: the default."""
         return cls()
 
+    @classmethod
+    def vggss(cls) -> "Protocol":
+        """VGG-SS under LVS's pipeline: one annotator whose boxes are united, and a pixel inside
+        any box fully relevant (``consensus=1``, ``box_union=True``), as the VGG-SS code of
+        EZ-VSL and SLAVC does (boxes normalised to [0, 1], scaled to the 224 frame by
+        truncation: :mod:`soundloc.data.vggss` stores them that way)."""
+        return cls(consensus=1, box_union=True)
+
     def replace(self, **changes: object) -> "Protocol":
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -134,7 +149,13 @@ PRESETS: dict[str, Protocol] = {
     "strict-success": Protocol(success_inclusive=False),
     "paper-union": Protocol(box_union=True),
     "lvs-code": Protocol(keep_max=True),
+    "vggss": Protocol(consensus=1, box_union=True),
+    "slavc": Protocol(resize="bicubic", align_corners=True, inclusive=True),
+    "vggss-slavc": Protocol(consensus=1, box_union=True, resize="bicubic", align_corners=True, inclusive=True),
 }
+
+#: The preset each benchmark set is scored with by default (``soundloc benchmark``).
+SET_PROTOCOLS: dict[str, str] = {"flickr": "lvs", "vggss": "vggss", "synthetic": "lvs"}
 
 
 def get_protocol(protocol: "Protocol | str | None" = None) -> Protocol:
