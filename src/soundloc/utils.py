@@ -111,6 +111,16 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         raise
 
 
+def stale_parts(path: str | os.PathLike[str]) -> list[Path]:
+    """The temporary files that :func:`atomic_path` (``.STEM.part.XXXX.SUFFIX``) and
+    :func:`atomic_open` (``.NAME.XXXX.part``) leave beside ``path`` when the process dies while
+    writing it (SIGKILL, power loss: no ``except`` runs). Safe to delete when no other process
+    is writing ``path`` at the same time."""
+    path = Path(path)
+    patterns = (f".{path.stem}.part.*{path.suffix}", f".{path.name}.*.part")
+    return sorted({p for pattern in patterns for p in path.parent.glob(pattern) if p.is_file()})
+
+
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     """Write ``obj`` as indented JSON, atomically."""
     with atomic_open(path, "w", encoding="utf-8") as fh:
