@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import torch
 from soundloc.cli import main
 from soundloc.data import SyntheticWorld, WorldConfig, io, write_world
 from soundloc.data.ffmpeg import find_ffmpeg
-from soundloc.data.layout import read_annotations, write_id_list
+from soundloc.data.layout import read_annotations, read_index, write_id_list
 from soundloc.experiments.localize import BUNDLED_CHECKPOINT, load_localizer
 from soundloc.models import ModelConfig, build_model, min_samples_for, save_model
 
@@ -46,6 +47,10 @@ def made_image(path: Path, height: int = 48, width: int = 80) -> torch.Tensor:
 
 def tone(n: int, rate: int = RATE, freq: float = 440.0) -> np.ndarray:
     return (0.5 * np.sin(2 * np.pi * freq * np.arange(n) / rate)).astype(np.float32)
+
+
+def read_index_ids(root: Path) -> list[str]:
+    return [r["id"] for r in read_index(root)]
 
 
 def annotated_ids(root: Path) -> Path:
@@ -117,21 +122,45 @@ def test_bad_input_is_one_line(tmp_path, checkpoint, capsys) -> None:  # type: i
         assert main([*argv, "--out", str(tmp_path / "o.png")]) == 2
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1, err
+    # a checkpoint that is not one (a text file named .jpg; an image): named, and said why
+    made_image(tmp_path / "a.png")
+    (tmp_path / "text.jpg").write_text("some text\nline two")
+    for name in ("text.jpg", "a.png"):
+        assert main(["localize", str(tmp_path / "a.png"), str(tmp_path / "a.wav"), "--checkpoint", str(tmp_path / name),
+                     "--out", str(tmp_path / "o.png")]) == 2
+        err = capsys.readouterr().err
+        assert err == f"soundloc localize: error: model file '{tmp_path / name}' is not a file written by torch.save\n"
+    # an overlay under a path whose folder is a file
+    (tmp_path / "FILE").write_text("a file")
+    assert main(["localize", str(tmp_path / "a.png"), str(tmp_path / "a.wav"), "--checkpoint", str(checkpoint),
+                 "--out", str(tmp_path / "FILE" / "x.png")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"soundloc localize: error: --out {tmp_path / 'FILE' / 'x.png'}: {tmp_path / 'FILE'} is a file, not a folder\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["FILE", "a.png", "a.wav", "broken.png", "text.jpg"]
 
 
 def test_a_folder_of_pairs_feeds_evaluate(tmp_path, checkpoint, capsys) -> None:  # type: ignore[no-untyped-def]
     root = tmp_path / "data"
-    write_world(SyntheticWorld(WorldConfig(image_size=32, clip_seconds=0.5), seed=1), root, n=6, progress=False)
+    assert main(["synth", "--out", str(root), "--n", "24", "--test", "8", "--image-size", "32", "--clip-seconds", "0.5",
+                 "--quiet"]) == 0
+    unannotated = sorted(set(read_index_ids(root)) - set(read_annotations(root / "annotations.json")))
+    assert unannotated == ["syn000007"]  # an off-screen sound: no box to score
     out = tmp_path / "maps"
+    capsys.readouterr()
     assert main(["localize", str(root), "--checkpoint", str(checkpoint), "--out", str(out)]) == 0
-    ids = [f"syn{i:06d}" for i in range(6)]
+    ids = [f"syn{i:06d}" for i in range(24)]
     with np.load(out / "maps.npz") as z:
         assert sorted(z.files) == ids
         np.testing.assert_array_equal(z[ids[2]], np.load(out / f"{ids[2]}.npy"))
     assert all((out / f"{i}.png").is_file() for i in ids)
-    capsys.readouterr()
-    assert main(["evaluate", "--heatmaps", str(out / "maps.npz"), "--annotations", str(root / "annotations.json"),
-                 "--ids", str(annotated_ids(root))]) == 0
+    # the command it prints scores the annotated pairs, and runs as printed
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("24 localized, 0 skipped;") and "1 without annotation" in err and err.count("\n") == 0
+    command = shlex.split(err[err.index("soundloc evaluate"):].rstrip(")"))
+    assert command[-2:] == ["--ids", str(out / "annotated_ids.txt")]
+    assert (out / "annotated_ids.txt").read_text().split() == [i for i in ids if i not in unannotated]
+    assert main(command[1:]) == 0
+    assert "pairs: 23\n" in capsys.readouterr().out
 
     # a loose folder: image + sound of the same name; an unreadable pair is skipped with a warning
     loose = tmp_path / "loose"

@@ -78,7 +78,8 @@ from soundloc.data.dataset import SkipUnreadable
 from soundloc.data.types import Batch, collate, collate_readable
 from soundloc.losses import AttentionReduction, attention_loss, sample_negatives, scheme_loss, unsupervised_loss
 from soundloc.models import LocalizerOutput, ModelConfig, SoundLocalizer, build_model, save_model
-from soundloc.utils import atomic_path, default_device, get_rng_state, progress_bar, seed_everything, set_rng_state
+from soundloc.utils import (atomic_path, default_device, get_rng_state, progress_bar, read_torch_file, seed_everything,
+                            set_rng_state)
 
 Optimizer = Literal["adam", "sgd"]
 Scheduler = Literal["cosine", "step"]
@@ -1126,12 +1127,7 @@ def save_checkpoint(path: str | os.PathLike[str], trainer: Trainer) -> None:
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The raw contents of a :func:`save_checkpoint` file (``weights_only``), checked to be
     one; ``FileNotFoundError`` or ``ValueError`` naming the file otherwise."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"checkpoint not found: {os.fspath(path)!r}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"could not read checkpoint {os.fspath(path)!r}: {exc}") from exc
+    state = read_torch_file(path, "checkpoint")
     needed = {"model_config", "model", "optimizer", "epoch", "step", "history", "train_config"}
     if not isinstance(state, dict) or not needed <= set(state):
         raise ValueError(f"{os.fspath(path)!r} is not a soundloc training checkpoint (needs keys {sorted(needed)})")

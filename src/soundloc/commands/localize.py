@@ -5,7 +5,8 @@ or a video (its middle frame and its sound, extracted with ffmpeg as the data sc
 sound file given after it replaces its sound), or a folder of pairs (images with a sound file of
 the same name, videos, or a prepared folder with index.csv). Writes the overlay (PNG) and the
 raw attention map on the model's grid (.npy, same name); for a folder, one of each per pair in
-the --out folder and maps.npz, which `soundloc evaluate --heatmaps` scores.
+the --out folder and maps.npz, which `soundloc evaluate --heatmaps` scores: the command to run is
+printed, with the list of the pairs that have an annotation (annotated_ids.txt) when some have none.
 
 Without --checkpoint the bundled model is used (soundloc/assets/synthetic_cpu.pt): the cpu
 preset trained semi-supervised on the synthetic world (64x64 scenes, 1 s sounds, seed 0) by
@@ -27,7 +28,7 @@ import json
 import sys
 from pathlib import Path
 
-from soundloc.commands.common import UsageError, check_output_dir, fail
+from soundloc.commands.common import UsageError, check_output_dir, check_output_file, fail
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -59,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
             check_output_dir("--out", args.out)
         elif Path(args.out).suffix.lower() != ".png":
             raise UsageError(f"--out {args.out}: the overlay is a .png file")
+        else:
+            check_output_file("--out", args.out)
     except UsageError as exc:
         return fail("localize", exc)
 
@@ -102,7 +105,26 @@ def run(args: argparse.Namespace) -> int:
             print(f"{r['name']}: peak at grid cell (row {p['row']}, col {p['col']}) of {r['grid'][0]}x{r['grid'][1]}, "
                   f"pixel ({p['x']:.0f}, {p['y']:.0f}), mass {p['mass']:.3f} -> {r['files']['overlay']}")
     if src.is_dir():
-        annotations = src / "annotations.json" if (src / "annotations.json").is_file() else "ANNOTATIONS.json"
-        print(f"{len(results)} localized, {skipped} skipped; maps in {npz} "
-              f"(score them: soundloc evaluate --heatmaps {npz} --annotations {annotations})", file=sys.stderr)
+        print(f"{len(results)} localized, {skipped} skipped; maps in {npz} ({score_them(npz, src, list(maps))})",
+              file=sys.stderr)
     return 0
+
+
+def score_them(npz: Path, folder: Path, ids: list[str]) -> str:
+    """How to score the maps of a folder: the ``soundloc evaluate`` command, with ``--ids`` naming
+    the pairs that have an annotation when some have none (they cannot be scored: e.g. the
+    synthetic world's off-screen sounds); that list is written beside the maps."""
+    from soundloc.data.layout import read_annotations, write_id_list
+
+    path = folder / "annotations.json"
+    if not path.is_file():
+        return f"score them against annotations: soundloc evaluate --heatmaps {npz} --annotations ANNOTATIONS.json"
+    annotated = set(read_annotations(path))
+    scored = [i for i in ids if i in annotated]
+    command = f"score them: soundloc evaluate --heatmaps {npz} --annotations {path}"
+    if not scored:
+        return f"none has an annotation in {path}: nothing to score"
+    if len(scored) < len(ids):
+        listed = write_id_list(npz.parent / "annotated_ids.txt", scored)
+        return f"{len(ids) - len(scored)} without annotation; {command} --ids {listed}"
+    return command
