@@ -211,3 +211,66 @@ def test_the_bundled_checkpoint_localizes_without_training(tmp_path, capsys) -> 
     # a trained localizer: above the whole-image prediction and random maps on unseen scenes
     assert report["success"] > report["baselines"]["whole image"]["success"], report
     assert report["auc"] > report["baselines"]["random"]["auc"] and math.isfinite(report["auc"])
+
+
+def test_the_overlay_and_json_read_the_map_against_uniform(tmp_path, checkpoint, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import soundloc.viz as viz
+
+    made_image(tmp_path / "scene.png")
+    sf.write(tmp_path / "scene.wav", tone(RATE), RATE)  # amplitude 0.5: peak -6.0 dBFS, RMS -9.0 dBFS
+    figures = []
+    save = viz.save_figure
+    monkeypatch.setattr(viz, "save_figure", lambda fig, path, **kw: (figures.append(fig), save(fig, path, **kw))[1])
+    out = tmp_path / "o.png"
+    argv = ["localize", str(tmp_path / "scene.png"), str(tmp_path / "scene.wav"), "--checkpoint", str(checkpoint),
+            "--out", str(out), "--format", "json"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    result, alpha = json.loads(captured.out), np.load(out.with_suffix(".npy")).astype(np.float64)
+    assert captured.err == ""  # a sound that is there: no warning
+    assert result["sound"] == str(tmp_path / "scene.wav") and result["checkpoint"] == str(checkpoint)
+    assert result["peak"]["vs_uniform"] == pytest.approx(alpha.max() * 16, rel=1e-6) and result["uniform"] == 1 / 16
+    assert result["entropy"] == pytest.approx(-(alpha * np.log(alpha)).sum(), rel=1e-6)
+    assert result["entropy_of_uniform"] == pytest.approx(math.log(16)) and result["entropy"] < math.log(16)
+    silence = model_map(checkpoint, tmp_path / "scene.png", torch.zeros(RATE))
+    assert result["change_from_silence"] == pytest.approx(0.5 * np.abs(alpha - silence).sum(), abs=1e-6)
+    assert result["sound_level"]["peak_dbfs"] == pytest.approx(20 * math.log10(0.5), abs=1e-3)
+    assert result["sound_level"]["rms_dbfs"] == pytest.approx(20 * math.log10(0.5 / math.sqrt(2)), abs=0.01)
+    assert result["near_silent"] is False
+    # the figure: the image at a useful size, the map in multiples of uniform on a scale from 0
+    from PIL import Image
+
+    assert Image.open(out).size[0] >= 720  # the image alone is drawn 6 inches wide at 120 dpi
+    (fig,) = figures
+    ax, bar = fig.axes
+    shown = np.asarray(ax.images[1].get_array())
+    assert shown.shape == (48, 80) and shown.max() <= alpha.max() * 16 + 1e-5  # bilinear: test_viz has the values
+    norm = ax.images[1].norm
+    assert norm.vmin == 0.0 and norm.vmax == pytest.approx(max(4.0, result["peak"]["vs_uniform"]), rel=1e-6)
+    assert "uniform" in [t.get_text() for t in bar.get_yticklabels()]
+    title = "\n".join(t.get_text() for t in fig.texts)
+    assert "scene.png" in title and "scene.wav" in title and str(checkpoint) in title
+
+    # --vmax: one scale for every figure
+    assert main([*argv, "--vmax", "8"]) == 0
+    assert figures[-1].axes[0].images[1].norm.vmax == 8.0
+    capsys.readouterr()
+    assert main([*argv[:-2], "--out", str(tmp_path / "v.png"), "--vmax", "0.5"]) == 2
+    err = capsys.readouterr().err
+    assert err == "soundloc localize: error: --vmax is a multiple of the uniform level and must be > 1, got 0.5\n"
+    assert not (tmp_path / "v.png").exists() and not (tmp_path / "v.npy").exists()
+
+
+@pytest.mark.parametrize("scale, level", [(0.0, "silent"), (0.004, "near-silent, loudest sample -48 dBFS")])
+def test_a_silent_sound_is_localized_with_a_warning(tmp_path, checkpoint, capsys, scale: float, level: str) -> None:  # type: ignore[no-untyped-def]
+    made_image(tmp_path / "scene.png")
+    sf.write(tmp_path / "quiet.wav", scale * 2 * tone(RATE), RATE)  # peak 0.004: -48 dBFS; 0: silence
+    out = tmp_path / "o.png"
+    assert main(["localize", str(tmp_path / "scene.png"), str(tmp_path / "quiet.wav"), "--checkpoint", str(checkpoint),
+                 "--out", str(out), "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert captured.err == (f"soundloc localize: warning: scene ({tmp_path / 'quiet.wav'}): the sound is {level} "
+                            "(below -40 dBFS): the map of silence is not a localization\n")
+    assert result["near_silent"] is True and out.is_file()
+    assert (result["sound_level"]["peak_dbfs"] is None) == (scale == 0.0)
