@@ -15,9 +15,9 @@ pool and held out of training, the *validation* pairs scored (cIoU@0.5, AUC) aft
 to pick the best checkpoint. The *test* pairs are scored once, at the end, with the best
 model: selecting a checkpoint on the test set inflates the reported numbers.
 
-A run folder holds ``config.json`` (the config, with the thread count it trains with), ``last.pt`` (a resumable checkpoint,
-:func:`soundloc.train.save_checkpoint`, written every epoch and every
-``TrainConfig.checkpoint_every`` steps), ``best.pt`` (the best model by validation,
+A run folder holds ``config.json`` (the config, with the thread count it trains with),
+``last.pt`` (a resumable checkpoint, :func:`soundloc.train.save_checkpoint`, written every
+epoch and every ``TrainConfig.checkpoint_every`` steps), ``best.pt`` (the best model by validation,
 :func:`soundloc.models.load_model` reads it), ``log.csv`` (one row per epoch; the same curves
 in ``tensorboard/`` when that package is installed) and, at the end, ``results.json``
 (validation history, test scores with the random, whole-image and centre-prior baselines and

@@ -8,9 +8,9 @@ the attention map α on the model's grid, its peak (also as a multiple of the un
 1 / (h w)), its entropy, how far the sound moved it from the map of silence, and the sound's
 level; :func:`write_outputs` writes the overlay PNG (:func:`soundloc.viz.plot_localization`) and
 the raw map (``.npy``). A sound whose loudest sample is below :data:`NEAR_SILENT_DBFS` is
-flagged ``near_silent``: the map the model gives to silence is not a localization. A video goes through :func:`soundloc.data.prepare.prepare_one`,
-the path the data scripts prepare Flickr-SoundNet with (middle frame, mono audio at the model's
-rate). :func:`find_pairs` lists the pairs of a folder for batch inference; their maps, saved
+flagged ``near_silent``: the map the model gives to silence is not a localization. A video goes
+through :func:`soundloc.data.prepare.prepare_one`, the path the data scripts prepare
+Flickr-SoundNet with (middle frame, mono audio at the model's rate). :func:`find_pairs` lists the pairs of a folder for batch inference; their maps, saved
 as one ``.npz`` keyed by id, feed ``soundloc evaluate``.
 
 The paper's "same image, other sound" (Sec. 5, Fig. 7): :func:`attention_table` gives the maps of
