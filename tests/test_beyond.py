@@ -118,19 +118,32 @@ def test_retrieval_scores_are_minus_d_plus(tiny) -> None:  # type: ignore[no-unt
         beyond.retrieval(model, ds, score="dot")
 
 
+#: Maps of two batchings agree to rounding, not bit for bit: another batch size may run other
+#: CPU kernels (other blockings of the same float32 sums, chosen per CPU), which agree to ~1e-6
+#: of the magnitudes summed; a cosine score in [-1, 1] moves by <= 1e-6 and the softmax at
+#: temperature 0.1 turns that into a relative change of <= 2 x 1e-6 / 0.1 in every cell's mass.
+BATCHING_RTOL = 2e-5
+
+
 def test_negative_audio_test(tiny) -> None:  # type: ignore[no-untyped-def]
     model, ds = tiny
     res = beyond.negative_audio_test(model, ds, seed=1, batch_size=5)
-    _, maps = predict_attention(model, ds)
-    assert torch.allclose(res.original, maps, atol=1e-6)
-    ev = evaluate(maps, [ds[k].annotation for k in range(len(ds))], baselines=False, per_annotator=False)
-    assert res.scores["own sound"] == (pytest.approx(ev.success), pytest.approx(ev.auc))
+    _, maps = predict_attention(model, ds)  # its own batch size (32): another batching
+    torch.testing.assert_close(res.original, maps, rtol=BATCHING_RTOL, atol=0.0)
+    # the scores are evaluate()'s on its own maps (the thresholds of cIoU would turn a rounding
+    # difference of another batching into a step, however rarely: score the same maps)
+    ev = evaluate(res.original, [ds[k].annotation for k in range(len(ds))], baselines=False, per_annotator=False)
+    assert res.scores["own sound"] == (ev.success, ev.auc)
     assert res.n_scored == len(ds) and set(res.maps) == set(beyond.NEGATIVE_KINDS)
     rows = {row["sound"]: row for row in res.rows()}
     assert 0 <= rows["silence"]["tv_mean"] <= 1 and 0 <= rows["noise"]["same_peak"] <= 1
     assert rows["other_class"]["success_change"] == pytest.approx(res.scores["other_class"][0] - ev.success)
-    again = beyond.negative_audio_test(model, ds, kinds=("noise",), seed=1, batch_size=5)
-    assert torch.equal(again.maps["noise"], beyond.negative_audio_test(model, ds, kinds=("noise",), seed=1).maps["noise"])
+    # same seed, same batching, same process: the same noise and the same maps, bit for bit
+    noise = beyond.negative_audio_test(model, ds, kinds=("noise",), seed=1, batch_size=5).maps["noise"]
+    assert torch.equal(noise, beyond.negative_audio_test(model, ds, kinds=("noise",), seed=1, batch_size=5).maps["noise"])
+    # another batching draws the same noise: the same maps up to rounding
+    torch.testing.assert_close(beyond.negative_audio_test(model, ds, kinds=("noise",), seed=1).maps["noise"],
+                               noise, rtol=BATCHING_RTOL, atol=0.0)
     with pytest.raises(ValueError, match="unknown kind"):
         beyond.negative_audio_test(model, ds, kinds=("music",))
 

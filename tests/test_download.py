@@ -219,3 +219,20 @@ def test_download_cli_with_url_template(server: Server, tmp_path: Path, capsys: 
                "--url-template", f"http://127.0.0.1:{server.port}/ok/{{id}}.mp4", "--backoff", "0.01", "--no-progress"])
     assert rc == 0 and "2 downloaded" in capsys.readouterr().out
     assert (tmp_path / "v/v1.mp4").read_bytes() == PAYLOAD
+
+
+@pytest.mark.parametrize("routes, downloaded", [(("missing", "missing"), 0), (("ok", "missing"), 1)])
+def test_download_cli_fails_when_any_download_failed(server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                     routes: tuple[str, str], downloaded: int) -> None:
+    from soundloc.cli import main
+
+    (tmp_path / "list.txt").write_text("\n".join(server.url(r, f"v{k}.mp4") for k, r in enumerate(routes)))
+    rc = main(["data", "download", "--list", str(tmp_path / "list.txt"), "--out", str(tmp_path / "v"), "--retries", "0",
+               "--no-progress"])
+    out = capsys.readouterr().out
+    failed = [f"v{k}" for k, r in enumerate(routes) if r == "missing"]
+    assert rc == 1 and f"{downloaded} downloaded, 0 already present, {len(failed)} failed" in out
+    assert str(tmp_path / "v" / "failures.csv") in out
+    assert list(read_failures_csv(tmp_path / "v" / "failures.csv")) == failed
+    assert sorted(p.name for p in (tmp_path / "v").iterdir()) == sorted(
+        ["failures.csv", *(f"v{k}.mp4" for k, r in enumerate(routes) if r == "ok")])

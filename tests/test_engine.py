@@ -87,7 +87,9 @@ def test_train_command_writes_a_run_and_resume_continues_it_exactly(tmp_path, ca
     assert main(["train", "--config", str(cfg), "--out", str(full), "--quiet", "--epochs", "3"]) == 0
     assert {p.name for p in full.iterdir()} == {"config.json", "last.pt", "best.pt", "log.csv", "results.json"}
     saved = TrainRunConfig.from_dict(json.loads((full / "config.json").read_text()))
-    assert saved == build_run_config({**tiny_dict(), "train": {**tiny_dict()["train"], "epochs": 3}})
+    # the config as given, with the thread count the run trained with (the process's: no --threads)
+    assert saved == build_run_config({**tiny_dict(), "train": {**tiny_dict()["train"], "epochs": 3},
+                                      "threads": torch.get_num_threads()})
     log = read_log(full)
     assert [r["epoch"] for r in log] == ["1", "2", "3"]
     results = json.loads((full / "results.json").read_text())
@@ -164,7 +166,9 @@ def test_resume_refuses_another_model_and_another_preset(tmp_path, capsys) -> No
     assert main(["train", "--config", str(write_config(tmp_path / "c.json", d)), "--out", str(run), "--quiet"]) == 0
     capsys.readouterr()
     assert main(["train", "--resume", str(run), "--preset", "paper"]) == 2
-    assert "made with the cpu preset" in capsys.readouterr().err
+    assert "--preset paper: the run in" in capsys.readouterr().err
+    assert main(["train", "--resume", str(run), "--preset", "cpu", "--quiet"]) == 0  # the recorded value: fine
+    capsys.readouterr()
     assert main(["train", "--out", str(run)]) == 2
     assert "already holds a run" in capsys.readouterr().err
     # a config.json whose model is not the checkpoint's (as if another preset's run were copied in)

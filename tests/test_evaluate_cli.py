@@ -117,3 +117,24 @@ def test_random_baseline_draws_on_the_heatmaps_grid(files: dict[str, Path]) -> N
     assert json.loads(out.read_text())["inputs"]["random_grid"] == [20, 20]
     np.savez(files["dir"] / "mixed.npz", left=gen.random((8, 8)), centre=gen.random((20, 20)))
     assert main(["evaluate", "--heatmaps", str(files["dir"] / "mixed.npz"), "--annotations", str(files["ann"])]) == 2
+
+
+def test_a_device_or_json_path_it_cannot_use_is_one_line_and_writes_nothing(files: dict[str, Path],
+                                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["evaluate", "--heatmaps", str(files["npz"]), "--annotations", str(files["ann"]), "--ids",
+            str(write_id_list(files["dir"] / "ids.txt", ["left", "centre"]))]
+    (files["dir"] / "FILE").write_text("a file, not a folder")
+    before = sorted(p.name for p in files["dir"].iterdir())
+    cases = [(["--device", "cuda:99"], "--device cuda:99: this machine has"),  # more GPUs than any machine has
+             (["--device", "tpu"], "--device 'tpu' is not a torch device"),
+             (["--json", str(files["dir"] / "FILE" / "x.json")], f"{files['dir'] / 'FILE'} is a file, not a folder"),
+             (["--json", str(files["dir"])], "is a folder: give a file name")]
+    if not torch.cuda.is_available():
+        cases.append((["--device", "cuda"], "--device cuda: this machine has no CUDA GPU (use --device cpu)"))
+    for argv, message in cases:
+        assert main([*base, *argv]) == 2, argv
+        captured = capsys.readouterr()
+        assert captured.out == "" and captured.err.startswith("soundloc evaluate: error: ") and message in captured.err
+        assert captured.err.count("\n") == 1, captured.err
+    assert sorted(p.name for p in files["dir"].iterdir()) == before
+    assert (files["dir"] / "FILE").read_text() == "a file, not a folder"

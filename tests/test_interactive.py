@@ -30,7 +30,10 @@ def test_attention_table_is_the_model_on_every_pair(model, world) -> None:
         for i in range(2):
             for j in range(3):
                 expected = model(images[i:i + 1], sounds[j:j + 1]).attention[0]
-                torch.testing.assert_close(table[i, j], expected, rtol=1e-5, atol=1e-6)
+                # one image's features shared by 3 sounds against batches of one: the same float32
+                # sums in other blockings, ~1e-6 of the cosine scores; the bundled model's softmax at
+                # temperature 0.1 makes that <= 2e-5 of each cell's mass
+                torch.testing.assert_close(table[i, j], expected, rtol=2e-5, atol=1e-7)
     torch.testing.assert_close(table.flatten(2).sum(-1), torch.ones(2, 3))
     with pytest.raises(ValueError, match="images"):
         attention_table(model, images[0], sounds)

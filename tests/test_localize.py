@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import torch
 from soundloc.cli import main
 from soundloc.data import SyntheticWorld, WorldConfig, io, write_world
 from soundloc.data.ffmpeg import find_ffmpeg
-from soundloc.data.layout import read_annotations, write_id_list
+from soundloc.data.layout import read_annotations, read_index, write_id_list
 from soundloc.experiments.localize import BUNDLED_CHECKPOINT, load_localizer
 from soundloc.models import ModelConfig, build_model, min_samples_for, save_model
 
@@ -46,6 +47,10 @@ def made_image(path: Path, height: int = 48, width: int = 80) -> torch.Tensor:
 
 def tone(n: int, rate: int = RATE, freq: float = 440.0) -> np.ndarray:
     return (0.5 * np.sin(2 * np.pi * freq * np.arange(n) / rate)).astype(np.float32)
+
+
+def read_index_ids(root: Path) -> list[str]:
+    return [r["id"] for r in read_index(root)]
 
 
 def annotated_ids(root: Path) -> Path:
@@ -117,21 +122,45 @@ def test_bad_input_is_one_line(tmp_path, checkpoint, capsys) -> None:  # type: i
         assert main([*argv, "--out", str(tmp_path / "o.png")]) == 2
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1, err
+    # a checkpoint that is not one (a text file named .jpg; an image): named, and said why
+    made_image(tmp_path / "a.png")
+    (tmp_path / "text.jpg").write_text("some text\nline two")
+    for name in ("text.jpg", "a.png"):
+        assert main(["localize", str(tmp_path / "a.png"), str(tmp_path / "a.wav"), "--checkpoint", str(tmp_path / name),
+                     "--out", str(tmp_path / "o.png")]) == 2
+        err = capsys.readouterr().err
+        assert err == f"soundloc localize: error: model file '{tmp_path / name}' is not a file written by torch.save\n"
+    # an overlay under a path whose folder is a file
+    (tmp_path / "FILE").write_text("a file")
+    assert main(["localize", str(tmp_path / "a.png"), str(tmp_path / "a.wav"), "--checkpoint", str(checkpoint),
+                 "--out", str(tmp_path / "FILE" / "x.png")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"soundloc localize: error: --out {tmp_path / 'FILE' / 'x.png'}: {tmp_path / 'FILE'} is a file, not a folder\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["FILE", "a.png", "a.wav", "broken.png", "text.jpg"]
 
 
 def test_a_folder_of_pairs_feeds_evaluate(tmp_path, checkpoint, capsys) -> None:  # type: ignore[no-untyped-def]
     root = tmp_path / "data"
-    write_world(SyntheticWorld(WorldConfig(image_size=32, clip_seconds=0.5), seed=1), root, n=6, progress=False)
+    assert main(["synth", "--out", str(root), "--n", "24", "--test", "8", "--image-size", "32", "--clip-seconds", "0.5",
+                 "--quiet"]) == 0
+    unannotated = sorted(set(read_index_ids(root)) - set(read_annotations(root / "annotations.json")))
+    assert unannotated == ["syn000007"]  # an off-screen sound: no box to score
     out = tmp_path / "maps"
+    capsys.readouterr()
     assert main(["localize", str(root), "--checkpoint", str(checkpoint), "--out", str(out)]) == 0
-    ids = [f"syn{i:06d}" for i in range(6)]
+    ids = [f"syn{i:06d}" for i in range(24)]
     with np.load(out / "maps.npz") as z:
         assert sorted(z.files) == ids
         np.testing.assert_array_equal(z[ids[2]], np.load(out / f"{ids[2]}.npy"))
     assert all((out / f"{i}.png").is_file() for i in ids)
-    capsys.readouterr()
-    assert main(["evaluate", "--heatmaps", str(out / "maps.npz"), "--annotations", str(root / "annotations.json"),
-                 "--ids", str(annotated_ids(root))]) == 0
+    # the command it prints scores the annotated pairs, and runs as printed
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("24 localized, 0 skipped;") and "1 without annotation" in err and err.count("\n") == 0
+    command = shlex.split(err[err.index("soundloc evaluate"):].rstrip(")"))
+    assert command[-2:] == ["--ids", str(out / "annotated_ids.txt")]
+    assert (out / "annotated_ids.txt").read_text().split() == [i for i in ids if i not in unannotated]
+    assert main(command[1:]) == 0
+    assert "pairs: 23\n" in capsys.readouterr().out
 
     # a loose folder: image + sound of the same name; an unreadable pair is skipped with a warning
     loose = tmp_path / "loose"
@@ -182,3 +211,66 @@ def test_the_bundled_checkpoint_localizes_without_training(tmp_path, capsys) -> 
     # a trained localizer: above the whole-image prediction and random maps on unseen scenes
     assert report["success"] > report["baselines"]["whole image"]["success"], report
     assert report["auc"] > report["baselines"]["random"]["auc"] and math.isfinite(report["auc"])
+
+
+def test_the_overlay_and_json_read_the_map_against_uniform(tmp_path, checkpoint, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import soundloc.viz as viz
+
+    made_image(tmp_path / "scene.png")
+    sf.write(tmp_path / "scene.wav", tone(RATE), RATE)  # amplitude 0.5: peak -6.0 dBFS, RMS -9.0 dBFS
+    figures = []
+    save = viz.save_figure
+    monkeypatch.setattr(viz, "save_figure", lambda fig, path, **kw: (figures.append(fig), save(fig, path, **kw))[1])
+    out = tmp_path / "o.png"
+    argv = ["localize", str(tmp_path / "scene.png"), str(tmp_path / "scene.wav"), "--checkpoint", str(checkpoint),
+            "--out", str(out), "--format", "json"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    result, alpha = json.loads(captured.out), np.load(out.with_suffix(".npy")).astype(np.float64)
+    assert captured.err == ""  # a sound that is there: no warning
+    assert result["sound"] == str(tmp_path / "scene.wav") and result["checkpoint"] == str(checkpoint)
+    assert result["peak"]["vs_uniform"] == pytest.approx(alpha.max() * 16, rel=1e-6) and result["uniform"] == 1 / 16
+    assert result["entropy"] == pytest.approx(-(alpha * np.log(alpha)).sum(), rel=1e-6)
+    assert result["entropy_of_uniform"] == pytest.approx(math.log(16)) and result["entropy"] < math.log(16)
+    silence = model_map(checkpoint, tmp_path / "scene.png", torch.zeros(RATE))
+    assert result["change_from_silence"] == pytest.approx(0.5 * np.abs(alpha - silence).sum(), abs=1e-6)
+    assert result["sound_level"]["peak_dbfs"] == pytest.approx(20 * math.log10(0.5), abs=1e-3)
+    assert result["sound_level"]["rms_dbfs"] == pytest.approx(20 * math.log10(0.5 / math.sqrt(2)), abs=0.01)
+    assert result["near_silent"] is False
+    # the figure: the image at a useful size, the map in multiples of uniform on a scale from 0
+    from PIL import Image
+
+    assert Image.open(out).size[0] >= 720  # the image alone is drawn 6 inches wide at 120 dpi
+    (fig,) = figures
+    ax, bar = fig.axes
+    shown = np.asarray(ax.images[1].get_array())
+    assert shown.shape == (48, 80) and shown.max() <= alpha.max() * 16 + 1e-5  # bilinear: test_viz has the values
+    norm = ax.images[1].norm
+    assert norm.vmin == 0.0 and norm.vmax == pytest.approx(max(4.0, result["peak"]["vs_uniform"]), rel=1e-6)
+    assert "uniform" in [t.get_text() for t in bar.get_yticklabels()]
+    title = "\n".join(t.get_text() for t in fig.texts)
+    assert "scene.png" in title and "scene.wav" in title and str(checkpoint) in title
+
+    # --vmax: one scale for every figure
+    assert main([*argv, "--vmax", "8"]) == 0
+    assert figures[-1].axes[0].images[1].norm.vmax == 8.0
+    capsys.readouterr()
+    assert main([*argv[:-2], "--out", str(tmp_path / "v.png"), "--vmax", "0.5"]) == 2
+    err = capsys.readouterr().err
+    assert err == "soundloc localize: error: --vmax is a multiple of the uniform level and must be > 1, got 0.5\n"
+    assert not (tmp_path / "v.png").exists() and not (tmp_path / "v.npy").exists()
+
+
+@pytest.mark.parametrize("scale, level", [(0.0, "silent"), (0.004, "near-silent, loudest sample -48 dBFS")])
+def test_a_silent_sound_is_localized_with_a_warning(tmp_path, checkpoint, capsys, scale: float, level: str) -> None:  # type: ignore[no-untyped-def]
+    made_image(tmp_path / "scene.png")
+    sf.write(tmp_path / "quiet.wav", scale * 2 * tone(RATE), RATE)  # peak 0.004: -48 dBFS; 0: silence
+    out = tmp_path / "o.png"
+    assert main(["localize", str(tmp_path / "scene.png"), str(tmp_path / "quiet.wav"), "--checkpoint", str(checkpoint),
+                 "--out", str(out), "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert captured.err == (f"soundloc localize: warning: scene ({tmp_path / 'quiet.wav'}): the sound is {level} "
+                            "(below -40 dBFS): the map of silence is not a localization\n")
+    assert result["near_silent"] is True and out.is_file()
+    assert (result["sound_level"]["peak_dbfs"] is None) == (scale == 0.0)

@@ -113,3 +113,61 @@ def test_a_subset_of_rows(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert "| Unsup. 10k | softmax (mechanism 1) | 43.6 / 44.9 | not run | not run |" in md
     assert "| Sup. 2.5k | ReLU + softmax (mechanism 2) | 82.0 / 60.7 | not run |" not in md
     assert sorted(p.name for p in (out / "runs").iterdir()) == ["sup_2.5k_cosine_seed0", "sup_2.5k_relu_seed0"]
+
+
+def test_an_interrupted_table_continues_and_a_folder_of_another_is_refused(tmp_path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import signal
+
+    from soundloc.experiments.engine import RunTrainer
+
+    command = ["experiment", "table1", "--scale", "tiny", "--rows", "sup_2.5k", "--quiet", "--out"]
+    assert main([*command, str(tmp_path / "ref")]) == 0
+    out = tmp_path / "t"
+
+    def ctrl_c(self, batch, parts) -> None:  # type: ignore[no-untyped-def]
+        if self.step == 1 and self.run_config.model.mechanism == "relu":  # the second run, mid-epoch
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(RunTrainer, "on_step_end", ctrl_c)
+    capsys.readouterr()
+    assert main([*command, str(out)]) == 130
+    assert capsys.readouterr().err == (f"interrupted; the rows done and the interrupted one's checkpoint are kept in {out}: "
+                                       "run the same command again to continue\n")
+    relu = out / "runs" / "sup_2.5k_relu_seed0"
+    assert (relu / "last.pt").is_file() and not (relu / "results.json").exists() and not (out / "results.json").exists()
+    monkeypatch.undo()
+    assert main([*command, str(out)]) == 0  # the same command: the relu run resumes from its checkpoint
+    ref = json.loads((tmp_path / "ref" / "results.json").read_text())
+    assert json.loads((out / "results.json").read_text())["rows"] == ref["rows"]  # same process and threads: exact
+
+    # a folder holding another table, or this table at other settings, is refused; nothing changes
+    def snapshot() -> dict[str, int]:
+        return {str(p.relative_to(out)): p.stat().st_mtime_ns for p in out.rglob("*")}
+
+    before = snapshot()
+    for argv, message in (
+        (["experiment", "table2", "--scale", "tiny"], f"--out {out} holds table1 (results.json): give another folder for table2"),
+        ([*command[:-1], "--epochs", "2"], f"--out {out} holds table1 made with other settings (scale.epochs differ)"),
+    ):
+        assert main([*argv, "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("soundloc experiment: error: ") and message in err and err.count("\n") == 1, err
+    assert snapshot() == before
+    # the runs of a table that never finished are enough to tell
+    (out / "results.json").unlink()
+    assert main(["experiment", "table2", "--scale", "tiny", "--out", str(out)]) == 2
+    assert "holds runs/sup_2.5k_cosine_seed0, which is not a run of table2" in capsys.readouterr().err
+    # a run whose recorded config is not the one this table gives it
+    run_config = out / "runs" / "sup_2.5k_cosine_seed0" / "config.json"
+    saved = json.loads(run_config.read_text())
+    saved["train"]["lr"] = 0.5
+    run_config.write_text(json.dumps(saved))
+    assert main([*command, str(out)]) == 2
+    assert "runs/sup_2.5k_cosine_seed0 holds a run of another config (train.lr differ)" in capsys.readouterr().err
+    # a training run's folder
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text("{}")
+    assert main([*command, str(tmp_path / "run")]) == 2
+    assert "holds a training run (config.json), not a table" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["config.json"]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from soundloc.utils import atomic_open, atomic_path, quick_mode, seed_everything, write_json
+from soundloc.utils import atomic_open, atomic_path, quick_mode, read_torch_file, seed_everything, stale_parts, write_json
 
 
 def test_atomic_open_writes_and_leaves_no_temp(tmp_path: Path) -> None:
@@ -165,3 +165,27 @@ def test_format_pair_by_hand() -> None:
     assert format_pair(0.5, None, digits=2, single=" (one run)") == "0.50 (one run)"
     assert format_pair(-0.05, 0.2121, digits=2, signed=True) == "-0.05 ± 0.21"
     assert format_pair(0.4, None, digits=2, signed=True) == "+0.40"
+
+
+def test_stale_parts_are_the_temporary_files_of_the_atomic_writers(tmp_path: Path) -> None:
+    # what a process killed inside the block leaves: the writers' own temporary names
+    (tmp_path / "last.pt").write_bytes(b"whole")
+    (tmp_path / ".other.part.x.pt").write_bytes(b"another file's")
+    with atomic_path(tmp_path / "last.pt") as tmp:
+        tmp.write_bytes(b"half")
+        assert stale_parts(tmp_path / "last.pt") == [tmp]
+    with atomic_open(tmp_path / "log.csv", "w") as fh:
+        fh.write("half")
+        (temporary,) = set(tmp_path.glob(".*")) - {tmp_path / ".other.part.x.pt"}
+        assert stale_parts(tmp_path / "log.csv") == [temporary] and temporary.name.startswith(".log.csv.")
+    assert stale_parts(tmp_path / "last.pt") == [] and stale_parts(tmp_path / "log.csv") == []
+
+
+def test_read_torch_file_names_the_file_and_what_is_wrong(tmp_path: Path) -> None:
+    torch.save({"a": torch.ones(2)}, tmp_path / "ok.pt")
+    assert torch.equal(read_torch_file(tmp_path / "ok.pt", "model file")["a"], torch.ones(2))
+    (tmp_path / "text.jpg").write_text("some text")  # torch.load's own message: "pop from empty list"
+    with pytest.raises(ValueError, match=r"model file '.*text.jpg' is not a file written by torch.save$"):
+        read_torch_file(tmp_path / "text.jpg", "model file")
+    with pytest.raises(FileNotFoundError, match="none.pt"):
+        read_torch_file(tmp_path / "none.pt", "model file")

@@ -20,6 +20,7 @@ from soundloc.viz import (  # noqa: E402
     attention_grid,
     log_mel_spectrogram,
     plot_history,
+    plot_localization,
     plot_metric_bars,
     plot_sound,
     save_figure,
@@ -199,3 +200,26 @@ def test_plot_sweep_means_and_spread() -> None:
     line = fig.axes[0].lines[0]  # unsupervised context density: means 1.1 and 1.8
     np.testing.assert_allclose(np.asarray(line.get_ydata(), dtype=float), [1.1, 1.8])
     np.testing.assert_allclose(np.asarray(line.get_xdata(), dtype=float), [0.25, 0.9])
+
+
+def test_localization_overlay_is_in_multiples_of_uniform_on_a_fixed_scale() -> None:
+    # alpha = [[0.1, 0.2], [0.3, 0.4]]: 4 alpha = 0.4 + 0.4 [[0, 1], [2, 3]], upsampled by hand (HAND)
+    alpha = torch.tensor([[0.1, 0.2], [0.3, 0.4]])
+    fig = plot_localization(torch.zeros(3, 4, 4), alpha, title="a.png + b.wav", peak=(2.0, 3.0))
+    ax, bar = fig.axes
+    np.testing.assert_allclose(np.asarray(ax.images[1].get_array()), 0.4 + 0.4 * HAND, atol=1e-6)
+    norm = ax.images[1].norm
+    assert (norm.vmin, norm.vmax) == (0.0, 4.0)  # the default scale: peak 1.6x uniform stays low in it
+    labels = {t.get_text(): t.get_position()[1] for t in bar.get_yticklabels()}
+    assert labels["uniform"] == 1.0 and labels["0\u00d7"] == 0.0 and labels["4\u00d7"] == 4.0
+    assert [line.get_ydata()[0] for line in bar.lines] == [1.0, 1.0]  # the uniform level, marked
+    assert ax.lines[0].get_xydata().tolist() == [[2.0, 3.0]] and fig.texts[0].get_text() == "a.png + b.wav"
+    # a peak above the default scale extends it; vmax fixes it (a common scale) and the bar says when it clips
+    peaked = torch.full((4, 4), 0.03)
+    peaked[0, 0] = 0.55  # 8.8x uniform
+    assert plot_localization(torch.zeros(3, 8, 8), peaked).axes[0].images[1].norm.vmax == pytest.approx(8.8)
+    fixed = plot_localization(torch.zeros(3, 8, 8), peaked, vmax=2.0, warning="silent")
+    assert fixed.axes[0].images[1].norm.vmax == 2.0
+    assert fixed.texts[-1].get_text() == "silent" and fixed.texts[-1].get_color() == "red"
+    with pytest.raises(ValueError, match="vmax"):
+        plot_localization(torch.zeros(3, 4, 4), alpha, vmax=1.0)

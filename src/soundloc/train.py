@@ -30,7 +30,10 @@ the position in the epoch (the batches done and their loss terms) and both confi
 types and tensors that load with ``torch.load(weights_only=True)``. :func:`resume_trainer`
 rebuilds the trainer; its :meth:`~Trainer.fit` redraws the interrupted epoch's shuffled order
 from the same seed, skips the batches already done and continues exactly as the uninterrupted
-run would have: same weights, same history (timings aside).
+run would have: same weights, same history (timings aside). Setting
+:attr:`Trainer.stop_requested` (a Ctrl-C handler does, :mod:`soundloc.experiments.engine`)
+stops :meth:`Trainer.fit` after the current step: it writes the checkpoint there and raises
+:class:`TrainingInterrupted`, so an interruption loses no finished step.
 
 Several processes (``torchrun``): when the default process group of ``torch.distributed`` is
 initialised (:func:`init_distributed` does it from torchrun's environment variables), the
@@ -55,6 +58,7 @@ import contextlib
 import dataclasses
 import math
 import os
+import signal
 import time
 import warnings
 from collections.abc import Callable
@@ -74,7 +78,8 @@ from soundloc.data.dataset import SkipUnreadable
 from soundloc.data.types import Batch, collate, collate_readable
 from soundloc.losses import AttentionReduction, attention_loss, sample_negatives, scheme_loss, unsupervised_loss
 from soundloc.models import LocalizerOutput, ModelConfig, SoundLocalizer, build_model, save_model
-from soundloc.utils import atomic_path, default_device, get_rng_state, progress_bar, seed_everything, set_rng_state
+from soundloc.utils import (atomic_path, default_device, get_rng_state, progress_bar, read_torch_file, seed_everything,
+                            set_rng_state)
 
 Optimizer = Literal["adam", "sgd"]
 Scheduler = Literal["cosine", "step"]
@@ -199,6 +204,31 @@ class TrainConfig(ConfigMixin):
         base.update(overrides)
         return cls(**base)
 
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Raised by :meth:`Trainer.fit` when :attr:`Trainer.stop_requested` was set: training
+    stopped between two steps, after writing its checkpoint (when it had a path).
+    ``epoch`` (1-based) is the epoch of the last step done and ``step`` the optimizer steps
+    done in all (:func:`checkpoint_position`)."""
+
+    def __init__(self, epoch: int, step: int) -> None:
+        super().__init__(f"training stopped at epoch {epoch} step {step}")
+        self.epoch, self.step = epoch, step
+
+
+def checkpoint_position(state: dict[str, Any]) -> tuple[int, int]:
+    """Where a :meth:`Trainer.state_dict` (or a checkpoint) stands, as ``(epoch, step)``: the
+    1-based epoch of its last step (1 before any) and the optimizer steps done in all."""
+    epoch = int(state["epoch"]) + (1 if state.get("epoch_steps") else 0)
+    return max(epoch, 1), int(state["step"])
+
+
+def _ignore_interrupt(worker_id: int) -> None:
+    """A DataLoader worker's start: Ctrl-C reaches the whole process group, and the main
+    process decides what it means (:attr:`Trainer.stop_requested`); a worker that died of it
+    would fail the next batch instead."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class EpochOrder(Sampler[int]):
@@ -391,6 +421,8 @@ class Trainer:
         rank, world_size: this process's place in the process group (``0, 1`` without one).
         ddp: the ``DistributedDataParallel`` wrapper of :attr:`model` with several processes
             (:meth:`wrap_distributed`), else ``None``.
+        stop_requested: set it (e.g. from a signal handler) to stop :meth:`fit` after the
+            current step, with its checkpoint written there: :class:`TrainingInterrupted`.
     """
 
     def __init__(self, model: SoundLocalizer, config: TrainConfig | None = None) -> None:
@@ -418,6 +450,7 @@ class Trainer:
         self.history: History = []
         self.epoch_steps: list[dict[str, Any]] = []
         self.checkpoint_extra: dict[str, Any] = {}
+        self.stop_requested = False
         self._epoch_seconds = 0.0  # time spent in the unfinished epoch before a resume
         self._negative_state: torch.Tensor | None = None  # set by load_state_dict mid-epoch
         self._rank_sizes: list[int] | None = None  # every rank's pairs in the step being taken
@@ -577,6 +610,7 @@ class Trainer:
             generator=self.shuffle_generator if shuffle else None,
             pin_memory=self.device.type == "cuda",
             persistent_workers=persistent,
+            worker_init_fn=_ignore_interrupt if c.num_workers > 0 else None,
             **extra,
         )
 
@@ -966,6 +1000,11 @@ class Trainer:
                     self._epoch_seconds = time.perf_counter() - t0
                     save_checkpoint(checkpoint, self)
                 self.on_step_end(batch, parts)
+                if self.stop_requested:
+                    if writes and not checkpoint_now:
+                        self._epoch_seconds = time.perf_counter() - t0
+                        save_checkpoint(checkpoint, self)
+                    self._stop()
                 if show and len(steps) % c.log_every == 0:
                     recent = [p["loss"] for p in steps[-c.log_every:] if not p["skipped"]]
                     if recent:
@@ -998,7 +1037,16 @@ class Trainer:
                     self.scheduler.step()
             if writes:
                 save_checkpoint(checkpoint, self)
+            if self.stop_requested:
+                self._stop()
         return self.history
+
+    def _stop(self) -> None:
+        """Answer :attr:`stop_requested` (the checkpoint, if any, is written)."""
+        self.stop_requested = False
+        self.sync_steps(self.epoch_steps)
+        raise TrainingInterrupted(*checkpoint_position(
+            {"epoch": self.epoch, "epoch_steps": self.epoch_steps, "step": self.step}))
 
     @staticmethod
     def _epoch_record(epoch: int, steps: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
@@ -1082,12 +1130,7 @@ def save_checkpoint(path: str | os.PathLike[str], trainer: Trainer) -> None:
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The raw contents of a :func:`save_checkpoint` file (``weights_only``), checked to be
     one; ``FileNotFoundError`` or ``ValueError`` naming the file otherwise."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"checkpoint not found: {os.fspath(path)!r}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"could not read checkpoint {os.fspath(path)!r}: {exc}") from exc
+    state = read_torch_file(path, "checkpoint")
     needed = {"model_config", "model", "optimizer", "epoch", "step", "history", "train_config"}
     if not isinstance(state, dict) or not needed <= set(state):
         raise ValueError(f"{os.fspath(path)!r} is not a soundloc training checkpoint (needs keys {sorted(needed)})")
@@ -1205,7 +1248,9 @@ __all__ = [
     "EpochOrder",
     "EpochTagged",
     "ShardedEpochOrder",
+    "TrainingInterrupted",
     "checkpoint_model",
+    "checkpoint_position",
     "distributed_world",
     "init_distributed",
     "History",

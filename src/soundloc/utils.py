@@ -111,6 +111,40 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         raise
 
 
+def stale_parts(path: str | os.PathLike[str]) -> list[Path]:
+    """The temporary files that :func:`atomic_path` (``.STEM.part.XXXX.SUFFIX``) and
+    :func:`atomic_open` (``.NAME.XXXX.part``) leave beside ``path`` when the process dies while
+    writing it (SIGKILL, power loss: no ``except`` runs). Safe to delete when no other process
+    is writing ``path`` at the same time."""
+    path = Path(path)
+    patterns = (f".{path.stem}.part.*{path.suffix}", f".{path.name}.*.part")
+    return sorted({p for pattern in patterns for p in path.parent.glob(pattern) if p.is_file()})
+
+
+def read_torch_file(path: str | os.PathLike[str], what: str, map_location: Any = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)``, with errors that name the file and say what
+    is wrong: ``FileNotFoundError`` when it is missing, ``ValueError`` when it is not a file
+    written by ``torch.save`` (an image, a text file: torch's own message would be the
+    unpickler's, e.g. "pop from empty list") or cannot be read. ``what`` names the file's
+    role in the messages (e.g. ``"model file"``)."""
+    import zipfile
+
+    import torch
+
+    name = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{what} does not exist: {name!r}")
+    with open(path, "rb") as fh:
+        head = fh.read(2)
+    if not zipfile.is_zipfile(path) and head != b"\x80\x02":  # torch.save's archive, or its legacy pickle
+        raise ValueError(f"{what} {name!r} is not a file written by torch.save")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"could not read {what} {name!r}: {reason}") from exc
+
+
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     """Write ``obj`` as indented JSON, atomically."""
     with atomic_open(path, "w", encoding="utf-8") as fh:

@@ -189,6 +189,91 @@ def show_attention(
     return ax
 
 
+#: The top of :func:`plot_localization`'s default scale, as a multiple of the uniform mass per
+#: cell: all the attention spread evenly over a quarter of the image (about an object's box).
+#: A flatter map stays in the low colours, so it does not look peaked; a more peaked one extends
+#: the scale to its own peak.
+LOCALIZATION_VMAX = 4.0
+
+
+def plot_localization(
+    image: Any,
+    attention: Any,
+    title: str | None = None,
+    vmax: float | None = None,
+    peak: tuple[float, float] | None = None,
+    warning: str | None = None,
+    cmap: str = "jet",
+    alpha: float = 0.5,
+    width: float = 6.0,
+) -> "Figure":
+    """The overlay ``soundloc localize`` writes: the attention map α over its image, in
+    attention mass per cell as a multiple of the uniform mass 1 / (h w), on a scale from 0 that
+    is not stretched to the map (a near-uniform map stays in the low colours), with a colour bar
+    on which the uniform level is marked.
+
+    Args:
+        image: ``[3, H, W]`` float in [0, 1], drawn ``width`` inches wide.
+        attention: ``[h, w]`` map on the model's grid (summing to 1), upsampled bilinearly.
+        title: the figure's title (e.g. the image, the sound and the checkpoint).
+        vmax: the top of the scale, as a multiple of uniform (give the same to compare several
+            figures); default the larger of :data:`LOCALIZATION_VMAX` and the map's peak.
+        peak: ``(x, y)`` in the image's pixels to mark with a cross (the peak cell's centre).
+        warning: a line under the title, in red (e.g. a near-silent sound), and the overlay hatched.
+
+    Returns the figure: ``axes[0]`` the overlay (``images[1]`` the upsampled map as multiples of
+    uniform), ``axes[1]`` the colour bar.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import Normalize
+
+    img = _check_image(image)
+    a = _check_map(attention)
+    ratio = a * a.numel() / a.sum()  # mass per cell, as a multiple of the uniform mass
+    top = float(ratio.max())
+    if vmax is None:
+        vmax = max(LOCALIZATION_VMAX, top)
+    if not (isinstance(vmax, (int, float)) and math.isfinite(vmax) and vmax > 1.0):
+        raise ValueError(f"vmax must be a number > 1 (a multiple of the uniform level), got {vmax!r}")
+    from matplotlib.patches import Rectangle
+    from matplotlib.ticker import MaxNLocator
+
+    h, w = img.shape[1:]
+    lines = (title.count("\n") + 1 if title else 0) + (1 if warning else 0)
+    head = 0.25 * lines + 0.1  # inches above the image for the title lines
+    height = width * h / w
+    fig_w, fig_h = width + 1.4, height + head  # the colour bar and its labels on the right
+    fig = plt.figure(figsize=(fig_w, fig_h))
+    ax = fig.add_axes((0.0, 0.0, width / fig_w, height / fig_h))
+    cax = fig.add_axes(((width + 0.15) / fig_w, 0.0, 0.22 / fig_w, height / fig_h))
+    show_image(img, ax=ax)
+    up = upsample_attention(ratio, (h, w), normalize=False)
+    norm = Normalize(0.0, float(vmax), clip=True)
+    overlay = ax.imshow(up.numpy(), cmap=cmap, norm=norm, alpha=alpha, interpolation="nearest")
+    if warning:  # the map of a sound that is not there: crossed out
+        ax.add_patch(Rectangle((-0.5, -0.5), w, h, fill=False, hatch="//", edgecolor="red", linewidth=0, alpha=0.6))
+    if peak is not None:
+        ax.plot([peak[0]], [peak[1]], marker="+", color="white", markersize=18, mew=2.5)
+    bar = fig.colorbar(overlay, cax=cax, extend="max" if top > vmax else "neither")
+    bar.solids.set_alpha(1.0)
+    bar.ax.axhline(1.0, color="white", linewidth=3)
+    bar.ax.axhline(1.0, color="black", linewidth=1.2, linestyle="--")
+    steps = MaxNLocator(nbins=5, integer=True).tick_values(0.0, float(vmax))
+    ticks = sorted({0.0, 1.0, *[float(t) for t in steps if 1.5 <= t <= vmax], float(vmax)})
+    if len(ticks) > 2 and ticks[-1] - ticks[-2] < 0.15 * vmax:  # vmax itself stays labelled
+        ticks.pop(-2)
+    bar.set_ticks(ticks, labels=["uniform" if t == 1.0 else f"{t:.3g}\u00d7" for t in ticks])
+    bar.ax.tick_params(labelsize=9)
+    bar.set_label(f"attention per cell, as a multiple of uniform (1/{a.numel()})", fontsize=9)
+    centre = 0.5 * width / fig_w  # over the image
+    if title:
+        fig.text(centre, 1.0 - 0.05 / fig_h, title, fontsize=10, ha="center", va="top")
+    if warning:
+        fig.text(centre, 1.0 - (0.05 + 0.25 * (lines - 1)) / fig_h, warning, color="red", fontsize=10, ha="center",
+                 va="top")
+    return fig
+
+
 def attention_grid(
     images: Any,
     maps: Mapping[str, Any],
@@ -525,9 +610,11 @@ __all__ = [
     "draw_boxes",
     "log_mel_spectrogram",
     "HISTORY_TITLES",
+    "LOCALIZATION_VMAX",
     "SCHEME_COLOURS",
     "plot_densities",
     "plot_history",
+    "plot_localization",
     "plot_sweep",
     "plot_metric_bars",
     "plot_sound",

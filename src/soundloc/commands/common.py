@@ -43,6 +43,18 @@ def check_output_dir(option: str, path: str | Path) -> Path:
     return path
 
 
+def check_output_file(option: str, path: str | Path) -> Path:
+    """``path`` can be written as a file: it is not a folder, and no folder above it is an
+    existing file."""
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{option} {path} is a folder: give a file name")
+    for p in path.parents:
+        if p.exists() and not p.is_dir():
+            raise UsageError(f"{option} {path}: {p} is a file, not a folder")
+    return path
+
+
 def check_device(option: str, device: str | None) -> None:
     """``device`` is ``None`` or a torch device this machine has (imports torch)."""
     if device is None:
@@ -61,4 +73,5 @@ def check_device(option: str, device: str | None) -> None:
         raise UsageError(f"{option} {device}: MPS is not available on this machine")
 
 
-__all__ = ["UsageError", "check_device", "check_non_negative", "check_output_dir", "fail", "parse_seeds"]
+__all__ = ["UsageError", "check_device", "check_non_negative", "check_output_dir", "check_output_file", "fail",
+           "parse_seeds"]

@@ -1,6 +1,6 @@
 """Get and prepare the real data: Flickr-SoundNet videos and the annotated Sound Localization set.
 
-  soundloc data download     --list IDS_OR_URLS --out DIR      videos, resumable, failures.csv
+  soundloc data download     --list IDS_OR_URLS --out DIR      videos, resumable, failures.csv (exit 1 if any failed)
   soundloc data prepare      --videos DIR --out DIR            frames/ + audio/ + index.csv
   soundloc data annotations  --xml DIR --out FILE.json         XML boxes -> annotations.json (+ splits)
   soundloc data annotations  --dataset SRC --out DIR           the downloaded annotated set -> prepared layout
@@ -45,7 +45,7 @@ def run_download(args: argparse.Namespace) -> int:
                          timeout=args.timeout, progress=not args.no_progress)
     report = download_all(items, args.out, cfg)
     print(report.summary())
-    return 0
+    return 1 if report.failed else 0  # failures.csv names them; run again to retry only those
 
 
 def configure_prepare(p: argparse.ArgumentParser) -> None:

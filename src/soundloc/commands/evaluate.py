@@ -13,10 +13,10 @@ layout. Without --ids every heatmap is scored and each needs an annotation.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
+from soundloc.commands.common import UsageError, check_device, check_output_file, fail
 from soundloc.metrics.protocol import PRESETS
 
 
@@ -85,6 +85,8 @@ def load_heatmaps(path: Path) -> dict[str, Any]:
     import numpy as np
     import torch
 
+    from soundloc.utils import read_torch_file
+
     if not path.is_file():
         raise FileNotFoundError(f"{path}: heatmaps file not found")
     suffix = path.suffix.lower()
@@ -95,10 +97,7 @@ def load_heatmaps(path: Path) -> dict[str, Any]:
         except Exception as exc:  # zipfile/pickle/format errors all mean "not a valid .npz"
             raise ValueError(f"{path}: cannot read as .npz ({type(exc).__name__}: {exc})") from exc
     elif suffix in (".pt", ".pth"):
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise ValueError(f"{path}: cannot read as a torch file ({type(exc).__name__}: {exc})") from exc
+        obj = read_torch_file(path, "heatmaps file")
         if not isinstance(obj, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
             raise ValueError(f"{path}: expected a dict id -> tensor [H, W]")
         maps = dict(obj)
@@ -118,6 +117,9 @@ def run(args: argparse.Namespace) -> int:
     from soundloc.utils import write_json
 
     try:
+        check_device("--device", args.device)
+        if args.json is not None:
+            check_output_file("--json", args.json)
         protocol = get_protocol(args.protocol)
         if args.threshold is not None:
             protocol = protocol.replace(threshold=args.threshold)
@@ -145,9 +147,8 @@ def run(args: argparse.Namespace) -> int:
             )
         except ValueError as exc:
             raise ValueError(f"{exc} (heatmaps: {args.heatmaps}, annotations: {args.annotations})") from exc
-    except (ValueError, TypeError, FileNotFoundError) as exc:
-        print(f"soundloc evaluate: error: {exc}", file=sys.stderr)
-        return 2
+    except (UsageError, ValueError, TypeError, FileNotFoundError) as exc:
+        return fail("evaluate", exc)
     print(format_table(result))
     if args.json is not None:
         doc = result.to_dict()

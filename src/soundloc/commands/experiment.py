@@ -1,8 +1,10 @@
 """Reproduce the paper's tables (Senocak et al., CVPR 2018): Table 1 (schemes and mechanisms),
 Table 2 (number of labels), Table 3 (per-annotator IoU).
 
-Every row is a training run (soundloc train) under OUT/runs/, reused when it has finished, so an
-interrupted table continues. Writes OUT/results.json, OUT/table.md and OUT/table.csv: our
+Every row is a training run (soundloc train) under OUT/runs/, reused when it has finished and
+resumed from its checkpoint when it was interrupted, so an interrupted table continues (run the
+same command again; more --seeds or --rows add to it). A folder holding another table, a run of
+another config or a training run is refused. Writes OUT/results.json, OUT/table.md and OUT/table.csv: our
 numbers beside the paper's, with the random, whole-image and centre-prior baselines. Sizes
 scale down with --scale (tiny: seconds per row, the test suite; smoke: minutes per row on a CPU;
 full: the paper's counts, for real data on a GPU), and the table states them. On the synthetic
@@ -57,10 +59,11 @@ def run(args: argparse.Namespace) -> int:
         import torch
 
         from soundloc.experiments.table_report import table_config
-        from soundloc.experiments.tables import check_table, markdown_table, run_table
+        from soundloc.experiments.tables import check_table, check_table_folder, markdown_table, run_table
 
         config = table_config(args.table, args.scale, data=args.data, annotated=args.annotated, packed=args.packed,
                               preset=args.preset, seeds=seeds, rows=args.rows, device=args.device, epochs=args.epochs)
+        check_table_folder(config, args.out)
         check_table(config)
     except (UsageError, ValueError, TypeError, FileNotFoundError, KeyError) as exc:
         return fail("experiment", exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)
@@ -68,7 +71,12 @@ def run(args: argparse.Namespace) -> int:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     command = "soundloc " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["experiment"] else None
-    results = run_table(config, args.out, progress=not args.quiet, command=command)
+    try:
+        results = run_table(config, args.out, progress=not args.quiet, command=command)
+    except KeyboardInterrupt:
+        print(f"interrupted; the rows done and the interrupted one's checkpoint are kept in {args.out}: "
+              "run the same command again to continue", file=sys.stderr)
+        return 130
 
     print(markdown_table(results))
     print(f"wrote {args.out}/results.json, {args.out}/table.md, {args.out}/table.csv")

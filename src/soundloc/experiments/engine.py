@@ -15,13 +15,20 @@ pool and held out of training, the *validation* pairs scored (cIoU@0.5, AUC) aft
 to pick the best checkpoint. The *test* pairs are scored once, at the end, with the best
 model: selecting a checkpoint on the test set inflates the reported numbers.
 
-A run folder holds ``config.json`` (the config, as given), ``last.pt`` (a resumable checkpoint,
-:func:`soundloc.train.save_checkpoint`, written every epoch and every
-``TrainConfig.checkpoint_every`` steps), ``best.pt`` (the best model by validation,
+A run folder holds ``config.json`` (the config, with the thread count it trains with),
+``last.pt`` (a resumable checkpoint, :func:`soundloc.train.save_checkpoint`, written every
+epoch and every ``TrainConfig.checkpoint_every`` steps), ``best.pt`` (the best model by validation,
 :func:`soundloc.models.load_model` reads it), ``log.csv`` (one row per epoch; the same curves
 in ``tensorboard/`` when that package is installed) and, at the end, ``results.json``
 (validation history, test scores with the random, whole-image and centre-prior baselines and
-per annotator, and provenance). :func:`resume_run` continues an interrupted run.
+per annotator, and provenance). :func:`resume_run` continues an interrupted run with every
+setting recorded in ``config.json`` (threads included), so that it ends bit-identical to the
+uninterrupted run on the same machine; :func:`open_run` applies the few changes a resume may
+make (:data:`RESUMABLE`: more epochs, another device, thread count, checkpoint interval or
+worker count) and records them there. Ctrl-C during training stops after the current step with
+the checkpoint written there (:class:`~soundloc.train.TrainingInterrupted`); a second Ctrl-C
+stops at once (the last checkpoint stays intact: it is written atomically). The temporary files
+of a write cut short by SIGKILL are removed by the next start (:func:`soundloc.utils.stale_parts`).
 
 Training pairs that cannot be read (missing, corrupt or silent files) are skipped with a
 warning and counted in the log; validation and test pairs are all read at the start, and a bad
@@ -34,11 +41,15 @@ builds the same data and model and trains its share of each global batch
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import io
 import os
+import signal
+import threading
 import typing
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -58,13 +69,14 @@ from soundloc.models import ModelConfig, SoundLocalizer, build_model, load_model
 from soundloc.train import (
     Trainer,
     TrainConfig,
+    checkpoint_position,
     distributed_world,
     predict_attention,
     read_checkpoint,
     resume_trainer,
     save_trained,
 )
-from soundloc.utils import atomic_open, json_safe, read_json, seed_everything, write_json
+from soundloc.utils import atomic_open, json_safe, read_json, seed_everything, stale_parts, write_json
 
 Preset = Literal["paper", "cpu"]
 DataSource = Literal["synthetic", "folder", "packed"]
@@ -78,6 +90,9 @@ RESULTS_FILE = "results.json"
 #: The columns of ``log.csv`` (an epoch's history record, without its per-step curves).
 LOG_COLUMNS = ("epoch", "loss", "l_u", "l_s", "steps", "pairs", "labelled", "unreadable", "lr", "val_ciou", "val_auc",
                "seconds")
+#: The fields of a run's config that a resume may change (:func:`open_run`): they extend the run
+#: or say where and how fast it runs; every other field defines the run and stays as recorded.
+RESUMABLE = ("train.epochs", "train.device", "train.checkpoint_every", "train.num_workers", "threads")
 
 
 def preset_model(preset: Preset, **overrides: Any) -> ModelConfig:
@@ -168,6 +183,9 @@ class TrainRunConfig(ConfigMixin):
             training clips' sound features once (``ROOT/cache/sound_features``, rebuilt when the
             sound weights change) and train from them without reading audio
             (:mod:`soundloc.data.sound_features`; the authors precompute them too).
+        threads: torch's CPU threads (``torch.set_num_threads``). ``None``: the count the
+            process has, which :func:`run_training` records here; float sums split over
+            another count round otherwise, so a resume restores it.
     """
 
     preset: Preset = "cpu"
@@ -180,11 +198,15 @@ class TrainRunConfig(ConfigMixin):
     split_seed: int = 0
     annotator: int | str = "random"
     cache_sound_features: bool = True
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         check_choice(self, "preset", "select_by")
         check_int(self, "labelled", "split_seed", low=0)
         check_int(self, "val_size")
+        check_int(self, "threads", optional=True)
+        if self.train.epochs < 1:
+            raise ValueError(f"a run trains at least one epoch: train.epochs must be >= 1, got {self.train.epochs}")
         if self.train.scheme != "unsupervised" and self.labelled < 1:
             raise ValueError(f"TrainRunConfig.labelled must be >= 1 for the {self.train.scheme} scheme, got 0")
         if self.train.scheme == "supervised" and self.labelled < self.train.batch_size:
@@ -484,69 +506,152 @@ def check_new_run(out: str | os.PathLike[str]) -> None:
         raise FileExistsError(f"{out} already holds a run ({CONFIG_FILE}): resume it with --resume {out}")
 
 
+def remove_stale_parts(run_dir: Path) -> None:
+    """Delete the temporary files a SIGKILL left while writing the run folder's files."""
+    for name in (CONFIG_FILE, LAST_CHECKPOINT, BEST_MODEL, LOG_FILE, RESULTS_FILE):
+        for part in stale_parts(run_dir / name):
+            part.unlink(missing_ok=True)
+
+
+def use_threads(config: TrainRunConfig) -> TrainRunConfig:
+    """Train with ``config.threads`` (set in torch), or record the count the process has."""
+    if config.threads is None:
+        return dataclasses.replace(config, threads=torch.get_num_threads())
+    torch.set_num_threads(config.threads)
+    return config
+
+
+@contextlib.contextmanager
+def stop_on_interrupt(trainer: Trainer) -> Iterator[None]:
+    """While the block runs, a first Ctrl-C (SIGINT) asks ``trainer`` to stop after its current
+    step (:attr:`~soundloc.train.Trainer.stop_requested`: it writes its checkpoint there and
+    raises :class:`~soundloc.train.TrainingInterrupted`) and a second one interrupts at once.
+    In the main thread of a single process only: with several (torchrun), the ranks would stop
+    at different steps, so Ctrl-C interrupts at once there."""
+    if threading.current_thread() is not threading.main_thread() or trainer.world_size > 1:
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def first_interrupt(signum: int, frame: Any) -> None:
+        trainer.stop_requested = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # the second one interrupts
+
+    signal.signal(signal.SIGINT, first_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _new_trainer(config: TrainRunConfig, run_dir: Path, progress: bool) -> RunTrainer:
+    seed_everything(config.train.seed)
+    model = build_model(config.model)
+    return RunTrainer(model, dataclasses.replace(config.train, progress=progress), run_dir, config)
+
+
+def _train(trainer: RunTrainer, data: RunData, progress: bool, command: str | None) -> dict[str, Any]:
+    config, run_dir = trainer.run_config, trainer.run_dir
+    train_set = with_sound_features(data.train, trainer.model, config, progress)
+    with stop_on_interrupt(trainer):
+        trainer.fit(train_set, data.val, _val_fn(data.grid, config.train.seed), checkpoint=run_dir / LAST_CHECKPOINT)
+    return _finish(trainer, data, command)
+
+
 def run_training(config: TrainRunConfig, out: str | os.PathLike[str], command: str | None = None,
                  progress: bool = True, data: RunData | None = None) -> dict[str, Any]:
     """Train one run into the folder ``out`` (see the module docstring); returns the results.
 
     ``out`` must not hold a run already (resume it with :func:`resume_run`); ``data`` is
-    :func:`build_data`'s output when the caller built it already (to check the input first)."""
+    :func:`build_data`'s output when the caller built it already (to check the input first).
+    ``config.threads`` is applied, or the process's count recorded in ``config.json``."""
     run_dir = Path(out)
     check_new_run(run_dir)
+    config = use_threads(config)
     data = build_data(config) if data is None else data
     rank, world_size = distributed_world()
     if world_size > 1:  # every rank has checked the folder before rank 0 writes to it
         torch.distributed.barrier()
     if rank == 0:
+        remove_stale_parts(run_dir)
         write_json(run_dir / CONFIG_FILE, config.to_dict())
-    seed_everything(config.train.seed)
-    model = build_model(config.model)
-    train_config = dataclasses.replace(config.train, progress=progress)
-    trainer = RunTrainer(model, train_config, run_dir, config)
-    train_set = with_sound_features(data.train, trainer.model, config, progress)
-    trainer.fit(train_set, data.val, _val_fn(data.grid, config.train.seed), checkpoint=run_dir / LAST_CHECKPOINT)
-    return _finish(trainer, data, command)
+    return _train(_new_trainer(config, run_dir, progress), data, progress, command)
 
 
-def open_run(out: str | os.PathLike[str], epochs: int | None = None, preset: Preset | None = None) -> TrainRunConfig:
-    """The config of the run in ``out``, checked against its ``last.pt``: a checkpoint whose
-    model is not the config's (another preset, changed fields) or a ``preset`` other than the
-    run's is refused. ``epochs`` extends the run (written back to ``config.json``)."""
-    run_dir = Path(out)
-    if not (run_dir / CONFIG_FILE).is_file():
+def recorded_config(out: str | os.PathLike[str]) -> TrainRunConfig:
+    """The config recorded in the run folder ``out`` (``FileNotFoundError`` when there is none)."""
+    path = Path(out) / CONFIG_FILE
+    if not path.is_file():
         raise FileNotFoundError(f"--resume {out}: no run there (no {CONFIG_FILE})")
-    config = TrainRunConfig.from_dict(read_json(run_dir / CONFIG_FILE))
-    if preset is not None and preset != config.preset:
-        raise ValueError(f"--preset {preset}: the run in {out} was made with the {config.preset} preset")
-    state = read_checkpoint(run_dir / LAST_CHECKPOINT)
-    saved = ModelConfig.from_dict(state["model_config"])
-    if saved != config.model:
-        changed = sorted(f.name for f in dataclasses.fields(ModelConfig) if getattr(saved, f.name) != getattr(config.model, f.name))
-        raise ValueError(f"{run_dir / LAST_CHECKPOINT} holds another model than {run_dir / CONFIG_FILE} "
-                         f"(fields {changed} differ, e.g. another preset): not this run's checkpoint")
-    if epochs is not None:
-        config = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=epochs))
+    return TrainRunConfig.from_dict(read_json(path))
+
+
+def open_run(out: str | os.PathLike[str], changes: dict[str, Any] | None = None) -> TrainRunConfig:
+    """The config of the run in ``out``, checked against its ``last.pt`` (a checkpoint whose
+    model is not the config's, e.g. another preset's, is refused), with ``changes`` applied and
+    written back to ``config.json``: dotted field names of :data:`RESUMABLE` (``"train.epochs"``
+    extends the run; fewer epochs than it has finished are refused) to their new values.
+    A run interrupted before its first checkpoint has no ``last.pt``: it starts again."""
+    run_dir = Path(out)
+    config = recorded_config(out)
+    recorded = config.to_dict()
+    state = read_checkpoint(run_dir / LAST_CHECKPOINT) if (run_dir / LAST_CHECKPOINT).is_file() else None
+    if state is not None:
+        saved = ModelConfig.from_dict(state["model_config"])
+        if saved != config.model:
+            changed = sorted(f.name for f in dataclasses.fields(ModelConfig) if getattr(saved, f.name) != getattr(config.model, f.name))
+            raise ValueError(f"{run_dir / LAST_CHECKPOINT} holds another model than {run_dir / CONFIG_FILE} "
+                             f"(fields {changed} differ, e.g. another preset): not this run's checkpoint")
+    if not changes:
+        return config
+    unknown = sorted(set(changes) - set(RESUMABLE))
+    if unknown:
+        raise ValueError(f"a resume continues the run as recorded: {unknown} cannot change (only {list(RESUMABLE)})")
+    done = 0 if state is None else int(state["epoch"])
+    if changes.get("train.epochs") is not None and changes["train.epochs"] < done:
+        raise ValueError(f"--epochs {changes['train.epochs']}: the run in {out} has finished {done} epochs")
+    d = config.to_dict()
+    for path, value in changes.items():
+        *parents, key = path.split(".")
+        target = d
+        for p in parents:
+            target = target[p]
+        target[key] = value
+    config = TrainRunConfig.from_dict(d)
+    if d != recorded:
         write_json(run_dir / CONFIG_FILE, config.to_dict())
     return config
 
 
-def resume_run(out: str | os.PathLike[str], config: TrainRunConfig | None = None, device: str | None = None,
-               command: str | None = None, progress: bool = True, data: RunData | None = None) -> dict[str, Any]:
+def run_position(out: str | os.PathLike[str]) -> tuple[int, int]:
+    """Where the run in ``out`` would resume, as :func:`soundloc.train.checkpoint_position`'s
+    ``(epoch, step)`` of its ``last.pt`` (``(1, 0)`` before its first checkpoint)."""
+    path = Path(out) / LAST_CHECKPOINT
+    return checkpoint_position(read_checkpoint(path)) if path.is_file() else (1, 0)
+
+
+def resume_run(out: str | os.PathLike[str], config: TrainRunConfig | None = None, command: str | None = None,
+               progress: bool = True, data: RunData | None = None) -> dict[str, Any]:
     """Continue the run in ``out`` from its ``last.pt`` with ``config`` (default
-    :func:`open_run`'s); returns the results, as :func:`run_training`."""
+    :func:`open_run`'s), its threads included; returns the results, as :func:`run_training`.
+    Without a ``last.pt`` (interrupted before its first checkpoint) the run starts again."""
     run_dir = Path(out)
-    config = open_run(out) if config is None else config
+    config = use_threads(open_run(out) if config is None else config)
     data = build_data(config) if data is None else data
-    train_config = dataclasses.replace(config.train, progress=progress, device=device or config.train.device)
+    if distributed_world()[0] == 0:
+        remove_stale_parts(run_dir)
+    if not (run_dir / LAST_CHECKPOINT).is_file():
+        return _train(_new_trainer(config, run_dir, progress), data, progress, command)
+    train_config = dataclasses.replace(config.train, progress=progress)
     trainer = resume_trainer(run_dir / LAST_CHECKPOINT, config=train_config,
                              factory=lambda model, c: RunTrainer(model, c, run_dir, config))
     assert isinstance(trainer, RunTrainer)
-    train_set = with_sound_features(data.train, trainer.model, config, progress)
-    trainer.fit(train_set, data.val, _val_fn(data.grid, config.train.seed), checkpoint=run_dir / LAST_CHECKPOINT)
-    return _finish(trainer, data, command)
+    return _train(trainer, data, progress, command)
 
 
 __all__ = [
     "DataConfig",
+    "RESUMABLE",
     "RunData",
     "RunTrainer",
     "TrainRunConfig",
@@ -558,8 +663,13 @@ __all__ = [
     "load_config_file",
     "open_run",
     "preset_model",
+    "recorded_config",
+    "remove_stale_parts",
     "resume_run",
+    "run_position",
     "run_training",
     "score",
+    "stop_on_interrupt",
+    "use_threads",
     "write_log",
 ]

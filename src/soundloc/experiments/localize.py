@@ -4,10 +4,13 @@ the attention map out (Senocak et al., CVPR 2018, Fig. 1 and Sec. 3.1).
 :func:`load_localizer` reads a trained model (a :func:`soundloc.models.save_model` file such as a
 run's ``best.pt``, or a resumable ``last.pt``); :func:`read_input` turns an image and an audio
 file of any rate and channel count, or a video, into the model's input; :func:`localize` gives
-the attention map α on the model's grid and its peak; :func:`write_outputs` writes the overlay
-PNG and the raw map (``.npy``). A video goes through :func:`soundloc.data.prepare.prepare_one`,
-the path the data scripts prepare Flickr-SoundNet with (middle frame, mono audio at the model's
-rate). :func:`find_pairs` lists the pairs of a folder for batch inference; their maps, saved
+the attention map α on the model's grid, its peak (also as a multiple of the uniform mass
+1 / (h w)), its entropy, how far the sound moved it from the map of silence, and the sound's
+level; :func:`write_outputs` writes the overlay PNG (:func:`soundloc.viz.plot_localization`) and
+the raw map (``.npy``). A sound whose loudest sample is below :data:`NEAR_SILENT_DBFS` is
+flagged ``near_silent``: the map the model gives to silence is not a localization. A video goes
+through :func:`soundloc.data.prepare.prepare_one`, the path the data scripts prepare
+Flickr-SoundNet with (middle frame, mono audio at the model's rate). :func:`find_pairs` lists the pairs of a folder for batch inference; their maps, saved
 as one ``.npz`` keyed by id, feed ``soundloc evaluate``.
 
 The paper's "same image, other sound" (Sec. 5, Fig. 7): :func:`attention_table` gives the maps of
@@ -21,6 +24,7 @@ unless ``pad`` loops it up to that length (:func:`soundloc.models.pad_waveform`)
 """
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from dataclasses import dataclass
@@ -37,7 +41,7 @@ from soundloc.data.layout import read_index
 from soundloc.data.prepare import PrepareConfig, prepare_one
 from soundloc.models import ModelConfig, SoundLocalizer, load_model, min_samples_for, pad_waveform
 from soundloc.train import checkpoint_model, read_checkpoint
-from soundloc.utils import atomic_path
+from soundloc.utils import atomic_path, json_safe
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
@@ -45,6 +49,10 @@ VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".flv", ".mpg
 
 #: The checkpoint shipped with the library (see ``assets/README.md`` for how it was made).
 BUNDLED_CHECKPOINT = Path(__file__).resolve().parent.parent / "assets" / "synthetic_cpu.pt"
+#: A sound whose loudest sample is below this level (dB relative to full scale, 1.0) is
+#: near-silent: 1 % of full scale, 40 dB under a clip that peaks at full scale. Every digital
+#: silence is below it.
+NEAR_SILENT_DBFS = -40.0
 
 
 def load_localizer(path: str | os.PathLike[str]) -> SoundLocalizer:
@@ -66,13 +74,15 @@ def load_localizer(path: str | os.PathLike[str]) -> SoundLocalizer:
 class Pair:
     """One input: its name (the output files' stem), the image as read ``[3, H, W]`` (for the
     overlay), the image at the model's size (resized as the training data is), the mono
-    waveform at the model's rate, and where they came from."""
+    waveform at the model's rate, and where they came from (``source`` the image or video,
+    ``sound`` the audio file, or the video for its own sound)."""
 
     name: str
     image: torch.Tensor
     model_image: torch.Tensor
     waveform: torch.Tensor
     source: str
+    sound: str = ""
 
 
 def fit_to_sound_net(waveform: torch.Tensor, config: ModelConfig, pad: bool, where: str) -> torch.Tensor:
@@ -122,8 +132,10 @@ def read_input(visual: str | os.PathLike[str], audio: str | os.PathLike[str] | N
             raise ValueError(f"{visual}: an image needs an audio file beside it (or give a video)")
         image, model_image = io.read_image(visual), io.read_image(visual, config.image_size)
         waveform = io.read_audio(audio, config.sample_rate)
-    waveform = fit_to_sound_net(waveform, config, pad, os.fspath(audio if audio is not None else visual))
-    return Pair(name=visual.stem, image=image, model_image=model_image, waveform=waveform, source=os.fspath(visual))
+    sound = os.fspath(audio if audio is not None else visual)
+    waveform = fit_to_sound_net(waveform, config, pad, sound)
+    return Pair(name=visual.stem, image=image, model_image=model_image, waveform=waveform, source=os.fspath(visual),
+                sound=sound)
 
 
 def find_pairs(folder: str | os.PathLike[str]) -> list[tuple[str, Path, Path | None]]:
@@ -146,18 +158,43 @@ def find_pairs(folder: str | os.PathLike[str]) -> list[tuple[str, Path, Path | N
     return pairs
 
 
+def level_dbfs(waveform: torch.Tensor) -> tuple[float, float]:
+    """``(peak, rms)`` of a waveform in dB relative to full scale (1.0); ``-inf`` for silence."""
+    x = waveform.detach().double()
+    peak, rms = float(x.abs().max()), float(x.pow(2).mean().sqrt())
+    return tuple(20.0 * math.log10(v) if v > 0 else -math.inf for v in (peak, rms))  # type: ignore[return-value]
+
+
+def entropy(attention: np.ndarray) -> float:
+    """The entropy of a map that sums to 1, in nats: log(h w) for the uniform map, 0 for a
+    map on one cell."""
+    p = attention.astype(np.float64).ravel()
+    p = p[p > 0]
+    return float(-(p * np.log(p)).sum())
+
+
 @torch.no_grad()
 def localize(model: SoundLocalizer, pair: Pair) -> dict[str, Any]:
-    """The model's attention map α ``[h, w]`` (float32 NumPy, sums to 1) on ``pair`` and its
-    peak: the grid cell ``(row, col)`` and its centre in the input image's pixels ``(x, y)``."""
-    out = model(pair.model_image[None], pair.waveform[None].float())
-    attention = out.attention[0].float().cpu().numpy()
+    """The model's attention map α ``[h, w]`` (float32 NumPy, sums to 1) on ``pair`` and what
+    reads it: the peak (grid cell ``(row, col)``, its centre in the input image's pixels
+    ``(x, y)``, its mass and that mass as a multiple of the uniform 1 / (h w)), the map's entropy
+    (nats; ``entropy_of_uniform`` = log(h w) is the largest), ``change_from_silence`` (the total
+    variation distance to the map the model gives the image with a silent clip: 0 when the sound
+    does not move the map) and the sound's level, ``near_silent`` below :data:`NEAR_SILENT_DBFS`."""
+    sound = pair.waveform[None].float()
+    attention, silence = (model(pair.model_image[None], s).attention[0].float().cpu().numpy()
+                          for s in (sound, torch.zeros_like(sound)))
     h, w = attention.shape
     row, col = divmod(int(np.argmax(attention)), w)
     height, width = pair.image.shape[1:]
-    return {"name": pair.name, "source": pair.source, "grid": [h, w], "attention": attention,
+    peak_db, rms_db = level_dbfs(pair.waveform)
+    mass = float(attention[row, col])
+    return {"name": pair.name, "source": pair.source, "sound": pair.sound, "grid": [h, w], "attention": attention,
             "peak": {"row": row, "col": col, "x": (col + 0.5) * width / w, "y": (row + 0.5) * height / h,
-                     "mass": float(attention[row, col])}}
+                     "mass": mass, "vs_uniform": mass * h * w},
+            "uniform": 1.0 / (h * w), "entropy": entropy(attention), "entropy_of_uniform": math.log(h * w),
+            "change_from_silence": float(0.5 * np.abs(attention.astype(np.float64) - silence).sum()),
+            "sound_level": {"peak_dbfs": peak_db, "rms_dbfs": rms_db}, "near_silent": peak_db < NEAR_SILENT_DBFS}
 
 
 def mix_sounds(a: torch.Tensor, b: torch.Tensor, weight: float) -> torch.Tensor:
@@ -200,9 +237,28 @@ def class_mask(scene: Any, k: int) -> torch.Tensor:
     return mask
 
 
-def write_outputs(result: dict[str, Any], pair: Pair, overlay: str | os.PathLike[str]) -> dict[str, str]:
-    """The overlay PNG at ``overlay`` and the raw map beside it (same stem, ``.npy``), both
-    written atomically; returns their paths."""
+def overlay_title(result: dict[str, Any], checkpoint: str) -> str:
+    """The overlay's title: the image, the sound (when it is another file) and the checkpoint."""
+    image, sound = Path(result["source"]).name, Path(result["sound"]).name if result.get("sound") else ""
+    what = image if not sound or sound == image else f"{image}  +  sound {sound}"
+    return f"{what}\nmodel: {checkpoint}"
+
+
+def silence_warning(result: dict[str, Any]) -> str | None:
+    """What to say of a near-silent sound (``None`` for another)."""
+    if not result.get("near_silent"):
+        return None
+    peak = result["sound_level"]["peak_dbfs"]
+    level = "silent" if peak == -math.inf else f"near-silent, loudest sample {peak:.0f} dBFS"
+    return f"the sound is {level} (below {NEAR_SILENT_DBFS:.0f} dBFS): the map of silence is not a localization"
+
+
+def write_outputs(result: dict[str, Any], pair: Pair, overlay: str | os.PathLike[str], checkpoint: str = "",
+                  vmax: float | None = None) -> dict[str, str]:
+    """The overlay PNG at ``overlay`` (:func:`soundloc.viz.plot_localization`, titled with the
+    image, the sound and ``checkpoint``; ``vmax`` the top of its scale as a multiple of
+    uniform) and the raw map beside it (same stem, ``.npy``), both written atomically; returns
+    their paths."""
     import matplotlib.pyplot as plt
 
     overlay = Path(overlay)
@@ -210,9 +266,9 @@ def write_outputs(result: dict[str, Any], pair: Pair, overlay: str | os.PathLike
     with atomic_path(raw) as tmp:
         with open(tmp, "wb") as fh:
             np.save(fh, result["attention"])
-    ax = viz.show_attention(pair.image, torch.from_numpy(result["attention"]), title=pair.name)
-    ax.plot([result["peak"]["x"]], [result["peak"]["y"]], marker="+", color="white", markersize=14, mew=2)
-    viz.save_figure(ax.figure, overlay, close=True)
+    fig = viz.plot_localization(pair.image, result["attention"], title=overlay_title(result, checkpoint), vmax=vmax,
+                                peak=(result["peak"]["x"], result["peak"]["y"]), warning=silence_warning(result))
+    viz.save_figure(fig, overlay, close=True)
     plt.close("all")
     return {"overlay": os.fspath(overlay), "map": os.fspath(raw)}
 
@@ -227,23 +283,30 @@ def write_maps(path: str | os.PathLike[str], maps: dict[str, np.ndarray]) -> Pat
 
 
 def as_json(result: dict[str, Any], files: dict[str, str]) -> dict[str, Any]:
-    """A result as plain JSON: the map as nested lists, the peak, the grid and the files."""
-    return {**{k: v for k, v in result.items() if k != "attention"}, "map": result["attention"].tolist(), "files": files}
+    """A result as strict JSON: the map as nested lists, everything :func:`localize` measured
+    (the level of a silent clip, -inf dBFS, becomes null) and the files."""
+    return json_safe({**{k: v for k, v in result.items() if k != "attention"}, "map": result["attention"].tolist(),
+                      "files": files})
 
 
 __all__ = [
     "BUNDLED_CHECKPOINT",
+    "NEAR_SILENT_DBFS",
     "Pair",
     "as_json",
     "attention_table",
     "class_mask",
+    "entropy",
     "find_pairs",
     "fit_to_sound_net",
+    "level_dbfs",
     "load_localizer",
     "localize",
     "mix_sounds",
+    "overlay_title",
     "read_input",
     "read_video",
+    "silence_warning",
     "write_maps",
     "write_outputs",
 ]

@@ -11,9 +11,12 @@ AUC, in %):
 - Table 3: IoU@0.5 and AUC against each of the three annotators (the paper prints their means).
 
 :func:`run_table` trains every row with :func:`soundloc.experiments.engine.run_training` (each
-row a run folder, reused when its ``results.json`` exists, so an interrupted table continues),
-for every seed, and writes ``results.json``, ``table.md`` and ``table.csv``: our numbers (mean
-± std over seeds) beside the paper's, with the random, whole-image and centre-prior baselines.
+row a run folder, reused when its ``results.json`` exists and resumed from its checkpoint when
+it was interrupted, so an interrupted table continues), for every seed, and writes
+``results.json``, ``table.md`` and ``table.csv``: our numbers (mean ± std over seeds) beside the
+paper's, with the random, whole-image and centre-prior baselines. A folder that holds anything
+else (another table, a run of another config, a training run) is refused
+(:func:`check_table_folder`): nothing of it is overwritten or mixed in.
 Sizes scale down with the :class:`TableScale` (``tiny`` for the test suite, ``smoke`` for a few
 CPU minutes per row, ``full`` the paper's counts), and the table says which pairs "10k" meant.
 On the synthetic world the numbers are *not comparable* with the paper's: the table says so,
@@ -31,7 +34,19 @@ from typing import Any, Literal
 
 from soundloc.config import ConfigMixin, check_choice, check_int, check_number
 from soundloc.constants import Scale, Scheme
-from soundloc.experiments.engine import RESULTS_FILE, DataConfig, Preset, build_data, build_run_config, run_training
+from soundloc.experiments.engine import (
+    CONFIG_FILE,
+    RESULTS_FILE,
+    RESUMABLE,
+    DataConfig,
+    Preset,
+    TrainRunConfig,
+    build_data,
+    build_run_config,
+    open_run,
+    resume_run,
+    run_training,
+)
 from soundloc.experiments.provenance import provenance
 from soundloc.utils import atomic_open, default_device, format_pair, json_safe, mean_std, read_json, write_json
 
@@ -214,20 +229,80 @@ def check_table(config: TableConfig) -> None:
             build_data(build_run_config(config.run_dict(row, mechanism, config.seeds[0])))
 
 
+def _leaves(d: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested dictionary's values by dotted path (an empty one is a value)."""
+    if not isinstance(d, dict) or not d:
+        return {prefix: d}
+    return {k: v for key, value in d.items() for k, v in _leaves(value, f"{prefix}.{key}" if prefix else key).items()}
+
+
+def _differences(a: ConfigMixin, b: ConfigMixin, ignore: tuple[str, ...] = ()) -> list[str]:
+    """The dotted fields where two configs differ, ``ignore``'s left out (compared as JSON)."""
+    fa, fb = (_leaves(json_safe(c.to_dict())) for c in (a, b))
+    return sorted(k for k in set(fa) | set(fb) if k not in ignore and fa.get(k) != fb.get(k))
+
+
+def _run_folder(row: Row, mechanism: str, seed: int) -> str:
+    return f"runs/{row.key}_{mechanism}_seed{seed}"
+
+
+def check_table_folder(config: TableConfig, out: str | os.PathLike[str]) -> None:
+    """``out`` holds this table or nothing of another experiment: no training run of its own
+    (``config.json``), no ``results.json`` of another table or of another scale, data or model,
+    and under ``runs/`` no run of another table's rows nor a run whose config is not the one
+    this table gives it (another scale, epochs...). The same table with more seeds or rows, or
+    on another device or thread count, continues in it. ``ValueError`` naming what is there."""
+    out = Path(out)
+    if (out / CONFIG_FILE).is_file():
+        raise ValueError(f"--out {out} holds a training run ({CONFIG_FILE}), not a table: give another folder")
+    if (out / "results.json").is_file():
+        held = read_json(out / "results.json")
+        if not (isinstance(held, dict) and held.get("table") in TABLES and isinstance(held.get("config"), dict)):
+            raise ValueError(f"--out {out} holds the results.json of another experiment: give another folder")
+        if held["table"] != config.table:
+            raise ValueError(f"--out {out} holds {held['table']} (results.json): give another folder for {config.table}")
+        changed = _differences(TableConfig.from_dict(held["config"]), config, ignore=("seeds", "rows", "device"))
+        if changed:
+            raise ValueError(f"--out {out} holds {config.table} made with other settings ({', '.join(changed[:4])} "
+                             "differ): give another folder")
+    keys = {r.key for r in TABLES[config.table]}
+    runs = out / "runs"
+    for folder in sorted(runs.iterdir()) if runs.is_dir() else []:
+        key = folder.name.rsplit("_", 2)[0]
+        if folder.is_dir() and key not in keys:
+            raise ValueError(f"--out {out} holds {folder.relative_to(out)}, which is not a run of {config.table}: "
+                             "give another folder")
+    ignore = tuple(k for k in RESUMABLE if k != "train.epochs")  # where and how fast it ran, not what
+    for row in config.selected():
+        for mechanism in config.mechanisms():
+            for seed in config.seeds:
+                folder = out / _run_folder(row, mechanism, seed)
+                if (folder / CONFIG_FILE).is_file():
+                    wanted = build_run_config(config.run_dict(row, mechanism, seed))
+                    changed = _differences(TrainRunConfig.from_dict(read_json(folder / CONFIG_FILE)), wanted, ignore)
+                    if changed:
+                        raise ValueError(f"--out {out}: {folder.relative_to(out)} holds a run of another config "
+                                         f"({', '.join(changed[:4])} differ): give another folder")
+
+
 def run_table(config: TableConfig, out: str | os.PathLike[str], progress: bool = False,
               command: str | None = None) -> dict[str, Any]:
     """Train and score every row of ``config.table`` for every seed under ``out/runs/``, then
-    write ``out/results.json``, ``out/table.md`` and ``out/table.csv``; returns the results."""
+    write ``out/results.json``, ``out/table.md`` and ``out/table.csv``; returns the results.
+    A finished row is read, an interrupted one resumed; ``out`` must pass :func:`check_table_folder`."""
     out = Path(out)
+    check_table_folder(config, out)
     rows: list[dict[str, Any]] = []
     baselines: dict[str, list[tuple[float, float]]] = {b: [] for b in BASELINES}
     for row in config.selected():
         for mechanism in config.mechanisms():
             runs = []
             for seed in config.seeds:
-                folder = out / "runs" / f"{row.key}_{mechanism}_seed{seed}"
+                folder = out / _run_folder(row, mechanism, seed)
                 if (folder / RESULTS_FILE).is_file():
                     result = read_json(folder / RESULTS_FILE)
+                elif (folder / CONFIG_FILE).is_file():  # interrupted: from its last checkpoint
+                    result = resume_run(folder, open_run(folder), command=command, progress=progress)
                 else:
                     run_config = build_run_config(config.run_dict(row, mechanism, seed))
                     result = run_training(run_config, folder, command=command, progress=progress)
@@ -237,7 +312,7 @@ def run_table(config: TableConfig, out: str | os.PathLike[str], progress: bool =
                 "key": row.key, "label": row.label, "scheme": row.scheme, "mechanism": mechanism,
                 "paper": row.paper.get(mechanism), "sizes": runs[0]["sizes"], "seeds": list(config.seeds),
                 "ciou_at_0.5": percent_mean_std([t["ciou_at_0.5"] for t in tests]), "auc": percent_mean_std([t["auc"] for t in tests]),
-                "folders": [f"runs/{row.key}_{mechanism}_seed{s}" for s in config.seeds],
+                "folders": [_run_folder(row, mechanism, s) for s in config.seeds],
             }
             if config.table == "table3":
                 per = [t["per_annotator"] for t in tests]
@@ -350,4 +425,5 @@ def csv_table(results: dict[str, Any]) -> str:
     return buf.getvalue()
 
 
-__all__ = ["TABLES", "Row", "TableConfig", "TableScale", "check_table", "csv_table", "markdown_table", "run_table"]
+__all__ = ["TABLES", "Row", "TableConfig", "TableScale", "check_table", "check_table_folder", "csv_table", "markdown_table",
+           "run_table"]

@@ -30,7 +30,7 @@ from soundloc.config import ConfigMixin, check_choice, check_int, check_number
 from soundloc.models.attention import LocalizationModule, Mechanism
 from soundloc.models.sound import SAMPLE_RATE, SoundNet8, SoundVariant, check_waveform, pad_waveform
 from soundloc.models.visual import SmallCNN, VGG16Features, check_image
-from soundloc.utils import atomic_path
+from soundloc.utils import atomic_path, read_torch_file
 
 VisualBackbone = Literal["vgg16", "small"]
 Padding = Literal["repeat", "zeros"]
@@ -306,12 +306,7 @@ def save_model(path: str | os.PathLike[str], model: SoundLocalizer, extra: dict[
 
 def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a file written by :func:`save_model` (``weights_only=True``) and check its keys."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"model file does not exist: {os.fspath(path)!r}")
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"could not read model file {os.fspath(path)!r}: {exc}") from exc
+    payload = read_torch_file(path, "model file", map_location)
     if not isinstance(payload, dict) or not {"config", "state_dict"} <= set(payload):
         raise ValueError(f"model file {os.fspath(path)!r} is not a soundloc checkpoint (needs 'config' and 'state_dict')")
     return payload
