@@ -133,3 +133,41 @@ def test_negative_audio_test(tiny) -> None:  # type: ignore[no-untyped-def]
     assert torch.equal(again.maps["noise"], beyond.negative_audio_test(model, ds, kinds=("noise",), seed=1).maps["noise"])
     with pytest.raises(ValueError, match="unknown kind"):
         beyond.negative_audio_test(model, ds, kinds=("music",))
+
+
+def test_retrieval_table_by_hand() -> None:
+    # SIM's instance ranks are 1, 2, 3 (test_ranks_by_hand...): R@1 = 1/3, R@2 = 2/3, median 2.
+    # With labels [0, 1, 1] each sound's best right image beats every wrong one (sound 1: 0.8 over
+    # 0.2; sound 2: 0.4 over 0.3): class ranks 1, 1, 1. Chance, class: sound 0 has 1 right image
+    # of 3, sounds 1 and 2 have 2: R@1 (1/3 + 2/3 + 2/3) / 3 = 5/9, R@2 (2/3 + 1 + 1) / 3 = 8/9.
+    r = beyond.Retrieval(ids=["a", "b", "c"], similarity=SIM, labels=torch.tensor([0, 1, 1]))
+    md = beyond.retrieval_markdown({("semi_supervised", "cosine"): r}, ks=(1, 2))
+    lines = md.splitlines()
+    assert "gallery of 3 test scenes" in lines[0]
+    assert lines[2] == "| model | score | right images | R@1 | R@2 | median rank |"
+    assert lines[3] == "|:---|:---|:---|---:|---:|---:|"
+    assert "| semi-supervised | cosine | instance | 0.333 | 0.667 | 2.0 |" in lines
+    assert "| semi-supervised | cosine | class | 1.000 | 1.000 | 1.0 |" in lines
+    assert "| chance (random ranking) | – | instance | 0.333 | 0.667 | – |" in lines
+    assert "| chance (random ranking) | – | class | 0.556 | 0.889 | – |" in lines
+    without = beyond.retrieval_markdown({("u", "distance"): beyond.Retrieval(ids=["a", "b", "c"], similarity=SIM)})
+    assert "| class |" not in without and "| instance |" in without
+
+
+def test_negative_audio_table_by_hand() -> None:
+    original = torch.tensor([[[1.0, 0.0], [0.0, 0.0]]])
+    moved = torch.tensor([[[0.0, 0.0], [0.0, 1.0]]])
+    tv, shift = beyond.map_change(original, moved)
+    res = beyond.NegativeAudioResult(
+        ids=["a"], original=original, maps={"silence": moved}, tv={"silence": tv}, peak_shift={"silence": shift},
+        sources={"silence": torch.tensor([-1])}, tv_uniform=torch.tensor([0.75]),
+        scores={"own sound": (1.0, 0.8), "silence": (0.0, 0.25)}, n_scored=1)
+    md = beyond.negative_audio_markdown({"unsupervised": res})
+    lines = md.splitlines()
+    assert "on 1 annotated test scenes (2×2 grid)" in lines[0]
+    assert "| unsupervised | own | – | – | – | 1.000 | 0.800 |" in lines
+    # the peak moves from cell (0, 0) to (1, 1): sqrt(2) cells; none kept its peak
+    assert "| unsupervised | silence | 1.000 | 1.41 | 0.000 | 0.000 | 0.250 |" in lines
+    assert "unsupervised 0.750" in lines[-1]
+    with pytest.raises(ValueError, match="empty"):
+        beyond.negative_audio_markdown({})

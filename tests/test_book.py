@@ -54,3 +54,26 @@ def test_interactive_frontend(monkeypatch: pytest.MonkeyPatch) -> None:
     assert book.interactive_frontend() is (book.importlib.util.find_spec("ipywidgets") is not None)
     monkeypatch.setattr(book.importlib.util, "find_spec", lambda name: None)
     assert not book.interactive_frontend()
+
+
+def test_show_markdown_displays_markdown_or_prints(monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
+    book.show_markdown("| a |\n|---|\n| 1 |\n")
+    assert len(shown) == 1 and isinstance(shown[0], IPython.display.Markdown)
+    assert shown[0].data == "| a |\n|---|\n| 1 |\n" and capsys.readouterr().out == ""
+    real_import = builtins.__import__
+
+    def no_ipython(name, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if name.startswith("IPython"):
+            raise ImportError("no IPython here")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_ipython)
+    book.show_markdown("**x**")
+    assert capsys.readouterr().out == "**x**\n" and len(shown) == 1
+    with pytest.raises(TypeError, match="str"):
+        book.show_markdown(3)  # type: ignore[arg-type]

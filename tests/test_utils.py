@@ -165,3 +165,33 @@ def test_format_pair_by_hand() -> None:
     assert format_pair(0.5, None, digits=2, single=" (one run)") == "0.50 (one run)"
     assert format_pair(-0.05, 0.2121, digits=2, signed=True) == "-0.05 ± 0.21"
     assert format_pair(0.4, None, digits=2, signed=True) == "+0.40"
+
+
+def test_pipe_table_by_hand() -> None:
+    from soundloc.utils import pipe_table
+
+    md = pipe_table(["model", "|f_v|", "R@1"], [["semi", None, 0.5], ["a|b", "x", 1]], align="lcr")
+    assert md == ("| model | \\|f_v\\| | R@1 |\n|:---|:---:|---:|\n| semi | – | 0.5 |\n| a\\|b | x | 1 |\n")
+    assert pipe_table(["a"], []) == "| a |\n|:---|\n"
+    with pytest.raises(ValueError, match="row 0 has 1 cells for 2 columns"):
+        pipe_table(["a", "b"], [["x"]])
+    with pytest.raises(ValueError, match="align"):
+        pipe_table(["a", "b"], [], align="lx")
+
+
+def test_scratch_dir_is_removed_when_the_process_exits(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    code = ("from soundloc.utils import scratch_dir\n"
+            "d = scratch_dir('soundloc-tables-')\n"
+            "(d / 'runs').mkdir(); (d / 'runs' / 'results.json').write_text('{}')\n"
+            "print(d)\n")
+    env = {**os.environ, "TMPDIR": str(tmp), "PYTHONPATH": os.pathsep.join(sys.path)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    made = Path(out.strip())
+    assert made.parent == tmp and made.name.startswith("soundloc-tables-")
+    assert not made.exists() and list(tmp.iterdir()) == []

@@ -27,6 +27,7 @@ from soundloc.data.types import Annotation
 from soundloc.metrics import evaluate
 from soundloc.metrics.retrieval import DEFAULT_KS, RetrievalScores, retrieval_scores
 from soundloc.models import SoundLocalizer
+from soundloc.utils import pipe_table
 
 #: replacement sounds of :func:`negative_audio_test`; ``same_class`` is the control (a sound the
 #: map *should* follow as it follows the pair's own)
@@ -322,5 +323,56 @@ def negative_audio_test(
     return result
 
 
+# -- the chapter's tables -------------------------------------------------------------------------
+
+def retrieval_markdown(results: dict[tuple[str, str], Retrieval], ks: Sequence[int] = (1, 5, 10)) -> str:
+    """The retrieval results as a Markdown table: one row per model (``results``' keys are
+    ``(model name, score)``) and kind of right answer (its own image, ``instance``, or any image of
+    its class, ``class``, where the gallery has labels): recall@K and the median rank of the first
+    right image; below them, what a random ranking gives for each kind."""
+    if not results:
+        raise ValueError("results is empty")
+    kinds = ["instance"] + (["class"] if all(r.labels is not None for r in results.values()) else [])
+    rows, chance = [], {}
+    for (name, score), r in results.items():
+        for by in kinds:
+            s = r.scores(by, ks)
+            chance.setdefault(by, s)
+            rows.append([name.replace("_", "-"), score, by, *(f"{s.recall[k]:.3f}" for k in ks), f"{s.median_rank:.1f}"])
+    for by in kinds:
+        rows.append(["chance (random ranking)", None, by, *(f"{chance[by].chance[k]:.3f}" for k in ks), None])
+    gallery = next(iter(results.values())).similarity.shape[1]
+    header = ["model", "score", "right images", *(f"R@{k}" for k in ks), "median rank"]
+    return (f"Sound-to-image retrieval, every sound of a gallery of {gallery} test scenes against every image: "
+            "recall@K (a right image among the first K) and the median rank of the first right image.\n\n"
+            + pipe_table(header, rows, "lll" + "r" * (len(ks) + 1)))
+
+
+def negative_audio_markdown(results: dict[str, NegativeAudioResult]) -> str:
+    """The negative-audio test of several models (``results``: model name -> its result) as a
+    Markdown table: per model its own sound's cIoU@0.5 and AUC, then one row per replacement with
+    the mean TV distance and peak shift of the maps, the share of unmoved peaks and the scores."""
+    if not results:
+        raise ValueError("results is empty")
+    rows = []
+    for name, res in results.items():
+        own = res.scores.get("own sound")
+        label = name.replace("_", "-")
+        rows.append([label, "own", None, None, None, *((f"{own[0]:.3f}", f"{own[1]:.3f}") if own else (None, None))])
+        for row in res.rows():
+            rows.append([label, row["sound"].replace("_", " "), f"{row['tv_mean']:.3f}", f"{row['peak_shift_mean']:.2f}",
+                         f"{row['same_peak']:.3f}", *((f"{row['success']:.3f}", f"{row['auc']:.3f}")
+                                                       if "success" in row else (None, None))])
+    first = next(iter(results.values()))
+    side = "×".join(map(str, first.original.shape[-2:]))
+    header = ["model", "sound", "TV", "peak shift (cells)", "same peak", "cIoU@0.5", "AUC"]
+    uniform = ", ".join(f"{n.replace('_', '-')} {float(r.tv_uniform.mean()):.3f}" for n, r in results.items())
+    return (f"The negative-audio test on {first.n_scored} annotated test scenes ({side} grid): each image with its "
+            "own sound and with the sound replaced.\n\n" + pipe_table(header, rows, "llrrrrr")
+            + "\nTV and peak shift are means over the scenes; *same peak* is the share of scenes whose highest cell "
+            f"did not move. How far a map could move, the mean TV of the own-sound maps from a uniform map: {uniform}.\n")
+
+
 __all__ = ["NEGATIVE_KINDS", "NegativeAudioResult", "Pairs", "Retrieval", "SCORES", "map_change",
-           "negative_audio_test", "pair_scores", "read_pairs", "replacement_sounds", "retrieval"]
+           "negative_audio_markdown", "negative_audio_test", "pair_scores", "read_pairs", "replacement_sounds",
+           "retrieval", "retrieval_markdown"]
