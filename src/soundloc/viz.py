@@ -13,7 +13,8 @@ size at which the HTML book *shows* a figure, not the size it is saved at. The b
 column is :data:`COLUMN_PX` CSS pixels wide and the notebook backend draws :data:`FIGURE_DPI`
 pixels per inch, so a figure wider than :data:`PAGE_WIDTH` inches is scaled down, its text
 with it; :func:`displayed_text_px` says how tall the smallest text then is on the page, and
-the library's figures keep it at or above :data:`MIN_TEXT_PX`.
+the library's figures keep it at or above :data:`MIN_TEXT_PX`. A chapter that draws its own
+figure keeps it at most :data:`MAX_WIDTH` inches wide, with no text under 10 points.
 """
 from __future__ import annotations
 
@@ -58,11 +59,11 @@ FIGURE_DPI = 100
 #: Width in inches of a figure that the book shows at its natural size.
 PAGE_WIDTH = COLUMN_PX / FIGURE_DPI
 #: The smallest text height, in CSS pixels on the page, that a figure of the library may show
-#: (the book's body text is 16 px; 9 px is the size of a figure's tick labels in print).
-MIN_TEXT_PX = 9.0
-#: The widest figure of the library, in inches: 1.5 times :data:`PAGE_WIDTH`, shown at two
-#: thirds of its size, where a 10-point label is 9.3 px tall.
-MAX_WIDTH = 1.5 * PAGE_WIDTH
+#: (the book's body text is 16 px, its printed output 12 px).
+MIN_TEXT_PX = 10.0
+#: The widest figure of the library, in inches: 1.35 times :data:`PAGE_WIDTH`, shown at three
+#: quarters of its size, where a 10-point label is 10.3 px tall.
+MAX_WIDTH = 1.35 * PAGE_WIDTH
 #: The book's figure style (matplotlib rcParams): no text under 10 points, so that it reads on
 #: every figure up to :data:`MAX_WIDTH` inches wide.
 STYLE: dict[str, Any] = {
@@ -565,8 +566,8 @@ def plot_densities(runs: Sequence[Mapping[str, Any]], groups: Sequence[str | Non
     if not runs:
         raise ValueError("plot_densities needs at least one run")
     names = [n for n in (*SCHEMES, "random") if all(n in r["schemes"] for r in runs)]
-    fig, axes = plt.subplots(1, len(groups), figsize=(min(6.2 * len(groups), MAX_WIDTH), 3.6), squeeze=False,
-                             sharey=True)
+    fig, axes = plt.subplots(1, len(groups), figsize=(min(6.2 * len(groups), MAX_WIDTH), 4.0), squeeze=False,
+                             sharey=True, layout="constrained")
     width = 0.38
     for ax, group in zip(axes[0], groups):
         for j, (key, label, colour) in enumerate(
@@ -584,8 +585,8 @@ def plot_densities(runs: Sequence[Mapping[str, Any]], groups: Sequence[str | Non
         scenes = "all test scenes" if group is None else f"{group.replace('_', '-')} classes"
         ax.set_title(f"{scenes}\n({len(runs)} seed(s); dots: single seeds)")
     axes[0, 0].set_ylabel("attention density (1 = chance)")
-    axes[0, 0].legend(frameon=False)
-    fig.tight_layout()
+    # below the panels, where it hides no bar
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncol=3, frameon=False)
     return fig
 
 
