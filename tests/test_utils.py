@@ -195,3 +195,15 @@ def test_scratch_dir_is_removed_when_the_process_exits(tmp_path: Path) -> None:
     made = Path(out.strip())
     assert made.parent == tmp and made.name.startswith("soundloc-tables-")
     assert not made.exists() and list(tmp.iterdir()) == []
+    # a killed process runs no exit handler (os._exit stands for it): its folder stays until the
+    # next call, which removes it; a folder that names no process, or a live one, is left alone
+    killed = subprocess.run([sys.executable, "-c", code + "import os; os._exit(0)\n"], env=env, capture_output=True,
+                            text=True, check=True).stdout.strip()
+    assert Path(killed).is_dir()
+    foreign = tmp / "soundloc-tables-not-ours"
+    foreign.mkdir()
+    alive = tmp / "soundloc-tables-alive"
+    alive.mkdir()
+    (alive / ".soundloc-owner-pid").write_text(str(os.getpid()))
+    subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert sorted(p.name for p in tmp.iterdir()) == ["soundloc-tables-alive", "soundloc-tables-not-ours"]

@@ -262,15 +262,41 @@ def read_json(path: str | os.PathLike[str], what: str = "JSON file") -> Any:
         raise ValueError(f"{path}: not valid JSON ({exc})") from exc
 
 
+#: The file in a :func:`scratch_dir` folder that names the process that made it.
+SCRATCH_OWNER = ".soundloc-owner-pid"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 def scratch_dir(prefix: str = "soundloc-") -> Path:
     """A new empty folder in the temporary directory (``TMPDIR``) that is removed, with its
-    contents, when the Python process exits (a chapter's kernel when papermill, nbval or the book
-    build stops it): where a run's files go when the caller asked for no output folder, so that
-    repeated runs leave nothing behind."""
+    contents, when the Python process exits: where a run's files go when the caller asked for
+    no output folder (a chapter's kernel under papermill or the book build), so that repeated
+    runs leave nothing behind.
+
+    A process that is killed (nbval stops its kernels so) runs no exit handler: each folder
+    names its process in :data:`SCRATCH_OWNER`, and every call first removes the folders of
+    ``prefix`` whose process is gone. Folders without that file are never touched."""
     import atexit
     import shutil
 
+    for old in Path(tempfile.gettempdir()).glob(f"{prefix}*"):
+        try:
+            owner = int((old / SCRATCH_OWNER).read_text())
+        except (OSError, ValueError):
+            continue
+        if owner != os.getpid() and not _process_alive(owner):
+            shutil.rmtree(old, ignore_errors=True)
     folder = Path(tempfile.mkdtemp(prefix=prefix))
+    (folder / SCRATCH_OWNER).write_text(str(os.getpid()))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     return folder
 
