@@ -90,7 +90,7 @@ def test_attention_grid_layout() -> None:
     fig = attention_grid(images, maps, titles=["a", "b", "c"], annotations=anns)
     assert isinstance(fig, Figure)
     assert len(fig.axes) == 3 * 3 + 1  # and the colour bar
-    assert [ax.get_title() for ax in fig.axes[:3]] == ["image and boxes", "unsupervised", "semi-supervised"]
+    assert [ax.get_title() for ax in fig.axes[:3]] == ["image\nand boxes", "unsupervised", "semi-supervised"]
     assert fig.axes[-1].get_ylabel() == "attention (min-max scaled)"
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["annotator 1"]  # one annotator drew
     assert fig.axes[3].get_ylabel() == "b"

@@ -344,9 +344,9 @@ def attention_grid(
             ax.set_ylabel(str(titles[i]))
         for k, (name, m) in enumerate(checked.items(), start=1):
             show_attention(imgs[i], m[i], ax=axes[i, k], alpha=alpha, cmap=cmap)
-    axes[0, 0].set_title("image and boxes")
-    for k, name in enumerate(checked, start=1):
-        axes[0, k].set_title(str(name), color=scheme_colour(name) or "black")
+    axes[0, 0].set_title("image\nand boxes")
+    for k, name in enumerate(checked, start=1):  # "sound: disk" on two lines, to fit a narrow column
+        axes[0, k].set_title(str(name).replace(": ", ":\n"), color=scheme_colour(name) or "black")
     fig.tight_layout()
     if annotations is not None and any(a is not None for a in annotations):
         from matplotlib.patches import Patch
