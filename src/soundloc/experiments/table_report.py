@@ -25,7 +25,7 @@ from soundloc.experiments.engine import RESULTS_FILE, DataConfig
 from soundloc.experiments.tables import BASELINES, MECHANISM_LABEL, TABLES, TableConfig, TableScale
 from soundloc.config import parse_seeds
 from soundloc.utils import format_pair, read_json, write_json
-from soundloc.viz import scheme_colour
+from soundloc.viz import MAX_WIDTH, scheme_colour, styled
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -223,6 +223,7 @@ def localization_markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+@styled
 def plot_table(results: dict[str, Any], title: str | None = None) -> "Figure":
     """A dot chart of a table: one line per row run (label and mechanism), our mean cIoU@0.5 and
     AUC (filled dots in the scheme's colour, circles mechanism 1, squares mechanism 2, bars: std
@@ -234,7 +235,8 @@ def plot_table(results: dict[str, Any], title: str | None = None) -> "Figure":
     rows = results["rows"]
     if not rows:
         raise ValueError("results has no rows to plot")
-    fig, axes = plt.subplots(1, 2, figsize=(10.5, 1.6 + 0.32 * len(rows)), sharey=True, layout="constrained")
+    fig, axes = plt.subplots(1, 2, figsize=(MAX_WIDTH - 0.3, 2.2 + 0.34 * len(rows)), sharey=True,
+                             layout="constrained")
     y = list(range(len(rows)))[::-1]
     for ax, key, j, xlabel in ((axes[0], "ciou_at_0.5", 0, "cIoU@0.5 (%)"), (axes[1], "auc", 1, "AUC (%)")):
         for yi, r in zip(y, rows):
@@ -251,7 +253,7 @@ def plot_table(results: dict[str, Any], title: str | None = None) -> "Figure":
         ax.grid(axis="x", alpha=0.3)
     axes[0].set_yticks(y)
     axes[0].set_yticklabels([f"{r['label']} ({'mech. 1' if r['mechanism'] == 'cosine' else 'mech. 2'})"
-                             for r in rows], fontsize=8)
+                             for r in rows])
     handles = [plt.Line2D([], [], ls="none", marker="o", color=scheme_colour(scheme), label=scheme.replace("_", "-"))
                for scheme in dict.fromkeys(r["scheme"] for r in rows)]
     handles += [plt.Line2D([], [], ls="none", marker="o", mfc="none", mec="black", label="mechanism 1"),
@@ -259,9 +261,9 @@ def plot_table(results: dict[str, Any], title: str | None = None) -> "Figure":
     if results["table"] != "table3":
         handles.append(plt.Line2D([], [], ls="none", marker="D", mfc="none", mec="black", label="paper"))
     handles += [plt.Line2D([], [], ls="--", color=scheme_colour(n), label=n) for n in BASELINES if n in results["baselines"]]
-    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 5), fontsize=7, frameon=False)
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4), frameon=False)
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(title)
     return fig
 
 

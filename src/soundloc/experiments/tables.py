@@ -367,13 +367,14 @@ def _row_line(row: Row, mechanism: str, r: dict[str, Any] | None, config: TableC
 
 def markdown_table(results: dict[str, Any]) -> str:
     """The table in Markdown: the paper's numbers beside ours, the sizes, the baselines, and
-    whether the two can be compared."""
+    whether the two can be compared. Its title is a bold line, not a heading, so that the table
+    sits under the section that shows it (a chapter, a report) without breaking its outline."""
     config = TableConfig.from_dict(results["config"])
     s = config.scale
     ours_syn = f"Ours: synthetic world ({s.name})"
     ours_real = f"Ours: Flickr-SoundNet ({s.name})"
     title = {"table1": "Table 1", "table2": "Table 2", "table3": "Table 3 (IoU@0.5 / AUC per annotator)"}[config.table]
-    lines = [f"# {title} of Senocak et al. (CVPR 2018): cIoU@0.5 / AUC in %", ""]
+    lines = [f"**{title} of Senocak et al. (CVPR 2018): cIoU@0.5 / AUC in %**", ""]
     lines.append(f"Data: {_data_label(config)}; scale `{s.name}`: \"10k\" = {s.n_10k} and \"144k\" = {s.n_144k} "
                  f"unlabelled pairs, \"2.5k\" = {s.n_2_5k} labelled pairs (Table 2's counts in proportion), "
                  f"{s.val_size} validation pairs from the supervision pool, {s.epochs} epoch(s), softmax temperature "
