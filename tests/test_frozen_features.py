@@ -26,8 +26,10 @@ def _config(**kw) -> PigeonConfig:
 def test_sound_stream_learns_the_classes_and_is_cached(tmp_path) -> None:
     cfg = _config()
     state, record = pretrained_sound_state(cfg.model, cfg.world, SOUND, seed=4, cache_dir=tmp_path)
-    # four classes with distinct harmonic signatures: far above the 1/4 of guessing on held-out clips
-    assert record["test_accuracy"] >= 0.75, record
+    # four classes with distinct harmonic signatures, learned from 96 clips in 2 epochs: far above
+    # the 1/4 of guessing on 48 held-out clips (guessing's sd is sqrt(0.25 * 0.75 / 48) = 0.06,
+    # so 0.6 is more than five of them above it)
+    assert record["test_accuracy"] >= 0.6, record
     assert record["world_config"]["offscreen_p"] == 0.0 and record["world_seed"] == 4 + 2000
     again, record2 = pretrained_sound_state(cfg.model, cfg.world, SOUND, seed=4, cache_dir=tmp_path)
     assert record2["reused_from"] and all(torch.equal(state[k], again[k]) for k in state)

@@ -332,7 +332,6 @@ def test_from_scratch_trains_the_visual_stream(tmp_path) -> None:
     res = run_pigeon(cfg, tmp_path, seed=0, progress=False)
     assert res["visual_pretraining"] is None and res["visual_stream"] == "from scratch"
     assert not (tmp_path / "models" / "visual_pretrained.pt").exists()
-    assert res["sound_pretraining"] is None  # no stream pretrained: only the visual stream could have been
 
 
 def test_pigeon_command_visual_stream_options(tmp_path, monkeypatch, capsys: pytest.CaptureFixture[str]) -> None:

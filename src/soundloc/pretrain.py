@@ -45,8 +45,9 @@ from soundloc.data.synthetic import SyntheticWorld, WorldConfig, render_scenes
 from soundloc.models import ModelConfig, build_model
 from soundloc.utils import atomic_path, progress_bar, seed_everything
 
-#: World fields every pretraining world sets (images only: every scene shows its object).
-_IMAGE_ONLY = {"offscreen_p": 0.0, "ambient_p": 0.0, "clip_seconds": 0.05}
+#: World fields every pretraining world sets (images only: every scene shows its object, and
+#: no other object as large: one labelled object per photo, as most of ImageNet's).
+_IMAGE_ONLY = {"offscreen_p": 0.0, "ambient_p": 0.0, "clip_seconds": 0.05, "n_ground_objects": 0}
 
 
 @dataclass
@@ -128,12 +129,10 @@ def _features(backbone: nn.Module, images: torch.Tensor) -> torch.Tensor:
 
 
 def _encoder(backbone: nn.Module) -> Any:
-    """How a stream turns a batch of its stored inputs into one vector per input: an image
-    backbone's mean-pooled grid of ``uint8`` images (:func:`_features`), a sound network's
-    feature of float waveforms."""
-    if isinstance(getattr(backbone, "features", None), nn.Sequential):
-        return lambda x: _features(backbone, x)
-    return backbone
+    """How a stream turns a batch of its stored inputs into one vector per input: ``uint8``
+    images through an image backbone, mean-pooled over the grid (:func:`_features`); float
+    waveforms through a sound network, whose output already is one vector per clip."""
+    return lambda x: _features(backbone, x) if x.dtype == torch.uint8 else backbone(x)
 
 
 @torch.no_grad()

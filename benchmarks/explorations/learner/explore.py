@@ -37,6 +37,7 @@ HERE = Path(__file__).resolve().parent
 
 #: lever name -> (what it changes, PigeonConfig.at_scale overrides)
 _DUET_WORLD = {"n_ground_objects": 1, "n_distractors": 0, "object_scale": [0.5, 0.6], "object_aspect": [0.55, 0.75]}
+_TALL_WORLD = {**_DUET_WORLD, "object_scale": [0.56, 0.64], "object_aspect": [0.45, 0.6]}
 _SINGLE = {"world": {"n_ground_objects": 0}}  # pretraining images show one object (ImageNet-like)
 
 #: the sound stream pretrained as a sound classifier (the synthetic world's SoundNet) and frozen, as the authors'
@@ -67,6 +68,16 @@ LEVERS: dict[str, tuple[str, dict[str, Any]]] = {
     "candidate": ("duet, frozen sound, visual pretraining on 4,000 images for 4 epochs (a quarter of the cost)",
                   {"world": _DUET_WORLD, "pretraining": {**_SINGLE, "n_train": 4000, "n_test": 500, "epochs": 4},
                    **_SOUND}),
+    "duet_frozen_sound_more_data": ("duet, frozen sound, 6,000 training scenes instead of 3,000",
+                                    {"world": _DUET_WORLD, "pretraining": _SINGLE, "n_train": 6000, **_SOUND}),
+    "duet_tall_frozen_sound": ("duet with taller, larger objects (side 0.56-0.64, width/height 0.45-0.6: a third to "
+                               "two fifths of the frame), frozen sound",
+                               {"world": _TALL_WORLD, "pretraining": _SINGLE, **_SOUND}),
+    "duet_tall_frozen_sound_long": ("duet_tall_frozen_sound, 16 epochs",
+                                    {"world": _TALL_WORLD, "pretraining": _SINGLE, "epochs": 16, **_SOUND}),
+    "duet_tall_k8_frozen_sound": ("duet_tall_frozen_sound with 8 classes (the silent object shares the source's class "
+                                  "in 1 scene of 8 instead of 1 of 4)",
+                                  {"world": {**_TALL_WORLD, "num_classes": 8}, "pretraining": _SINGLE, **_SOUND}),
     "trio": ("two silent objects as large as the source on the ground (3 objects)",
              {"world": {**_DUET_WORLD, "n_ground_objects": 2, "object_scale": [0.42, 0.5], "object_aspect": [0.5, 0.7]},
               "pretraining": _SINGLE}),

@@ -5,7 +5,7 @@ Colab should not need one, so every chapter and test runs on this world by defau
 the stage on which the book reproduces the paper's central observation (Senocak et al., CVPR
 2018, Sec. 4-5, the "pigeon superstition"): a model trained only to match sounds with images
 attends to whatever co-occurs with the sound -- the rails rather than the train -- and a little
-supervision fixes it (see :mod:`soundloc.pigeon`).
+supervision fixes it (see :mod:`soundloc.experiments.pigeon`).
 
 The world ("ground band" design)
 --------------------------------
@@ -21,25 +21,33 @@ There are ``K`` sound-source classes. Class ``k`` has
   tint -- the "railway" of the "train").
 
 A scene (:meth:`SyntheticWorld.scene`) has a sky with a random gradient, a ground band at the
-bottom, ``n_distractors`` silent objects in the background (above the band) and, in front, the
-sounding object standing in the band. The band shows the sounding class ``k``'s texture with
-probability ``p_k`` and a uniformly drawn *other* class's texture otherwise. The world is
-*graded*: the first ``round(bound_fraction * K)`` classes are **context-bound**, ``p_k =
-context_p`` (the train and its rails), the others are **free**, ``p_k = 1/K`` (the band's
-texture is then uniform over the ``K`` classes and says nothing about the sound)
-(:meth:`WorldConfig.class_context_p`). The silent objects'
-classes are drawn uniformly from *all* ``K`` classes, independently of the sound's class: were
-they always of another class (the literal reading of "distractors of other classes"), their
-absence of the sounding class would itself be a cue to the sound, and a model could learn it.
+bottom and, standing in the band, the sounding object and ``n_ground_objects`` silent objects
+beside it (one by default), drawn from the same size and aspect ranges as the source, so that
+the frame holds two objects as large as each other and only the sound says which one sounds;
+``n_distractors`` small silent objects may stand in the sky above the band (none by default).
+The band shows the sounding class ``k``'s texture with probability ``p_k`` and a uniformly drawn
+*other* class's texture otherwise. The world is *graded*: ``round(bound_fraction * K)`` classes
+(from ``bound_shift``) are **context-bound**, ``p_k = context_p`` (the train and its rails), the
+others are **free**, ``p_k = 1/K`` (the band's texture is then uniform over the ``K`` classes and
+says nothing about the sound) (:meth:`WorldConfig.class_context_p`). The silent objects' classes
+are drawn uniformly from *all* ``K`` classes, independently of the sound's class: were they
+always of another class, their absence of the sounding class would itself be a cue to the
+sound, and a model could learn it.
 
-The sounding object is large (``object_scale`` of the frame side, 0.5-0.7 by default), as the
-sources of the real test set are: under the LVS median rule a softmax map keeps half the
-pixels, so with a consensus region covering a fraction ``f`` of the frame the best reachable
-cIoU is ``min(2f, 1/(2f))``; a source covering less than a quarter of the frame could never
-reach cIoU 0.5 with any model. The silent objects are smaller (``distractor_scale``): they stand
-farther back, behind the band. What an image shows is therefore this: the object's appearance
-predicts its sound exactly, the context predicts it with probability ``context_p`` for a bound
-class and not at all for a free one, the silent objects not at all. Nothing in the world says where to look; what a model attends to is learned.
+Why two large objects: when the source is the only large object, the frame's average already
+*is* the source's class, and a model that matches sounds to images needs no attention to do it
+(the exploration in ``benchmarks/explorations/learner/`` measured it: the same matching
+accuracy with a uniform map). With a second object as large, a map spread over the frame holds
+two classes, and only attention to the right one matches the sound.
+
+The objects are large (``object_scale`` 0.56-0.64 of the frame side, tall: a third to two
+fifths of the frame), as the sources of the real test set are: under the LVS median rule a
+softmax map keeps half the pixels, so with a consensus region covering a fraction ``f`` of the
+frame the best reachable cIoU is ``min(2f, 1/(2f))``; a source covering less than a quarter of
+the frame could never reach cIoU 0.5 with any model. What an image shows is therefore this: the
+object's appearance predicts its sound exactly, the context predicts it with probability
+``context_p`` for a bound class and not at all for a free one, the silent objects not at all.
+Nothing in the world says where to look; what a model attends to is learned.
 
 As in the real data there are two other kinds of scene:
 

@@ -17,6 +17,14 @@ MAX_CLASSES = len(SHAPES)
 KINDS = ("object", "ambient", "offscreen")
 
 
+#: The defaults of the fields whose default changed (or that did not exist) before the silent
+#: objects stood beside the source: a saved world without ``n_ground_objects`` takes these.
+BEFORE_GROUND_OBJECTS: dict[str, Any] = {
+    "n_distractors": 3, "n_ground_objects": 0, "object_scale": (0.5, 0.7), "object_aspect": (0.8, 1.25),
+    "paired_band": False, "bound_shift": 0,
+}
+
+
 @dataclass
 class WorldConfig(ConfigMixin):
     """The knobs of the synthetic world (see :mod:`soundloc.data.synthetic` for what they mean).
@@ -80,10 +88,10 @@ class WorldConfig(ConfigMixin):
     bound_fraction: float = 0.5
     bound_shift: int = 0
     paired_band: bool = True
-    n_distractors: int = 3
-    n_ground_objects: int = 0
-    object_scale: tuple[float, float] = (0.5, 0.7)
-    object_aspect: tuple[float, float] = (0.8, 1.25)
+    n_distractors: int = 0
+    n_ground_objects: int = 1
+    object_scale: tuple[float, float] = (0.56, 0.64)
+    object_aspect: tuple[float, float] = (0.45, 0.6)
     max_rotation: float = 15.0
     distractor_scale: tuple[float, float] = (0.2, 0.32)
     band_height: tuple[float, float] = (0.3, 0.4)
@@ -129,10 +137,12 @@ class WorldConfig(ConfigMixin):
     @classmethod
     def migrate(cls, d: dict[str, Any]) -> dict[str, Any]:
         """A dict saved before a field existed loads as the world it described: without
-        ``bound_fraction`` every class was bound (1.0); without ``paired_band`` the band's
-        other class was drawn only when used (``False``); without ``n_ground_objects`` or
-        ``bound_shift`` there were none (0)."""
-        return {"bound_fraction": 1.0, "paired_band": False, "n_ground_objects": 0, "bound_shift": 0, **d}
+        ``n_ground_objects`` it was saved before the ground objects came, when the defaults were
+        :data:`BEFORE_GROUND_OBJECTS` (its missing keys take those); without ``bound_fraction``
+        every class was bound (1.0)."""
+        if "n_ground_objects" not in d:
+            d = {**BEFORE_GROUND_OBJECTS, **d}
+        return d if "bound_fraction" in d else {**d, "bound_fraction": 1.0}
 
     @property
     def clip_samples(self) -> int:

@@ -23,13 +23,14 @@ from soundloc.train import Optimizer, TrainConfig
 
 def cpu_model(world: WorldConfig, **overrides: Any) -> ModelConfig:
     """``ModelConfig.cpu`` sized for ``world``'s images and clips, with the experiment's
-    softmax temperature 0.1 and a frozen visual stream, then ``overrides``.
+    softmax temperature 0.1 and both streams frozen (each pretrained first, as the authors'
+    VGG16 and SoundNet are), then ``overrides``.
 
     τ = 0.1 departs from the paper (τ = 1): over cosines in [-1, 1] the paper's softmax keeps
     α near uniform, and mass readings flatten; the cIoU and AUC only rank cells and do not change.
     """
     base: dict[str, Any] = {"image_size": world.image_size, "clip_samples": world.clip_samples,
-                            "temperature": 0.1, "freeze_visual": True}
+                            "temperature": 0.1, "freeze_visual": True, "freeze_sound": True}
     base.update(overrides)
     return ModelConfig.cpu(**base)
 
@@ -97,7 +98,7 @@ class PigeonConfig(ConfigMixin):
     threads: int | None = None
     workers: int = 0
     pretrain_cache: str | None = None
-    sound_pretraining: PretrainConfig | None = None
+    sound_pretraining: PretrainConfig | None = field(default_factory=lambda: _sound_pretraining())
     feature_cache: bool = True
 
     def __post_init__(self) -> None:
@@ -134,10 +135,11 @@ class PigeonConfig(ConfigMixin):
     def at_scale(cls, scale: str, **overrides: Any) -> "PigeonConfig":
         """The named preset (:data:`~soundloc.constants.SCALES`) with ``overrides``.
 
-        ``world``, ``model`` and ``pretraining`` may be given as config objects or as dicts of
-        fields that change the preset's; when the world changes its image size or clip length
-        and no model is given, the model follows it. ``pretraining=None`` trains the visual
-        stream from scratch.
+        ``world``, ``model``, ``pretraining`` and ``sound_pretraining`` may be given as config
+        objects or as dicts of fields that change the preset's; when the world changes its
+        image size or clip length and no model is given, the model follows it.
+        ``pretraining=None`` trains the visual stream from scratch, ``sound_pretraining=None``
+        the sound stream (give ``model={"freeze_sound": False}`` with it).
         """
         if scale not in SCALES:
             raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
@@ -150,8 +152,11 @@ class PigeonConfig(ConfigMixin):
             model = cpu_model(world, **{**preset["model"], **(model_over or {})})
         pre_over = overrides.pop("pretraining", preset["pretraining"])
         pretraining = None if pre_over is None else _merge(preset["pretraining"] or PretrainConfig(), pre_over)
+        sound_over = overrides.pop("sound_pretraining", preset["sound_pretraining"])
+        sound = None if sound_over is None else _merge(preset["sound_pretraining"] or _sound_pretraining(), sound_over)
         kw: dict[str, Any] = {**preset["fields"], **overrides}
-        return cls(scale=scale, world=world, model=model, pretraining=pretraining, **kw)  # type: ignore[arg-type]
+        return cls(scale=scale, world=world, model=model, pretraining=pretraining,  # type: ignore[arg-type]
+                   sound_pretraining=sound, **kw)
 
     @classmethod
     def migrate(cls, d: dict[str, Any]) -> dict[str, Any]:
@@ -159,11 +164,12 @@ class PigeonConfig(ConfigMixin):
         overrides, ``visual_pretraining``, or no pretraining at all in the first version) load
         as the same experiment: the world as it was then (every class context-bound), the model
         as ``ModelConfig.cpu`` sized for it plus the overrides, and L_S averaged over the
-        labelled rows, as it was then."""
+        labelled rows, as it was then. Configs without ``sound_pretraining`` trained the sound
+        stream from scratch (``None``)."""
         overrides = isinstance(d.get("model"), dict) and "visual_backbone" not in d["model"]
+        d = {"sound_pretraining": None, **d}  # saved before the sound stream was pretrained
         if "visual_pretraining" not in d and not overrides:
             return d
-        d = dict(d)
         d.setdefault("visual_pretraining", None)  # the first version trained the stream from scratch
         world = WorldConfig.from_dict(dict(d.get("world") or {}))
         pre = d.pop("visual_pretraining")
@@ -192,6 +198,13 @@ def _merge(base: Any, change: Any) -> Any:
     return change
 
 
+def _sound_pretraining(**overrides: Any) -> PretrainConfig:
+    """The sound stream's pretraining: 2,000 clips of a world of seed + 2000 (another world
+    than the visual stream's), 2 epochs, batch 64, no flips; ``overrides`` change it."""
+    return PretrainConfig(**{"n_train": 2000, "n_test": 400, "epochs": 2, "batch_size": 64,
+                             "world_seed_offset": 2000, "flip": False, **overrides})
+
+
 #: The named sizes: ``fields`` are PigeonConfig fields, ``model`` overrides of :func:`cpu_model`.
 _PRESETS: dict[str, dict[str, Any]] = {
     # a chapter under the test suite (SOUNDLOC_QUICK=1): every code path, seconds; nothing is claimed
@@ -199,6 +212,7 @@ _PRESETS: dict[str, dict[str, Any]] = {
         "world": WorldConfig(clip_seconds=0.5),
         "model": {"visual_width": 16},
         "pretraining": PretrainConfig(n_train=128, n_test=32, epochs=1, batch_size=32),
+        "sound_pretraining": _sound_pretraining(n_train=128, n_test=32, epochs=1, batch_size=32),
         "fields": dict(n_train=96, n_labelled=32, n_test=32, epochs=1, batch_size=16,
                        n_figure_examples=2, random_repeats=2),
     },
@@ -207,6 +221,7 @@ _PRESETS: dict[str, dict[str, Any]] = {
         "world": WorldConfig(clip_seconds=0.5),
         "model": {"visual_width": 16},
         "pretraining": PretrainConfig(n_train=480, n_test=96, epochs=2, batch_size=32),
+        "sound_pretraining": _sound_pretraining(n_train=240, n_test=96, epochs=2, batch_size=32),
         "fields": dict(n_train=240, n_labelled=48, n_test=48, epochs=2, batch_size=16,
                        n_figure_examples=3, random_repeats=3),
     },
@@ -215,6 +230,7 @@ _PRESETS: dict[str, dict[str, Any]] = {
         "world": WorldConfig(clip_seconds=0.5),
         "model": {},
         "pretraining": PretrainConfig(),
+        "sound_pretraining": _sound_pretraining(),
         "fields": dict(n_train=3000, n_labelled=300, n_test=300, epochs=8, batch_size=32),
     },
     # GPU-sized: 128x128 images (16x16 grid), 8 classes, wider networks, more data and epochs
@@ -223,6 +239,7 @@ _PRESETS: dict[str, dict[str, Any]] = {
         "model": {"visual_width": 64, "visual_dim": 256, "sound_width": 0.5, "sound_dim": 256,
                   "sound_hidden": 256, "visual_hidden": 256},
         "pretraining": PretrainConfig(n_train=20000, n_test=2000, epochs=8, batch_size=128),
+        "sound_pretraining": _sound_pretraining(n_train=8000, n_test=1000, epochs=3, batch_size=128),
         "fields": dict(n_train=20000, n_labelled=2500, n_test=500, epochs=20, batch_size=64, lr=3e-4),
     },
 }
