@@ -21,7 +21,8 @@ def test_import_layers_and_no_cycles() -> None:
 
 
 def test_the_command_line_imports_no_torch() -> None:
-    # `soundloc --help` builds every subcommand's parser: constants, protocol presets, no torch
+    # `soundloc --help` lists the subcommands without configuring them: no torch (a subcommand's
+    # own --help reads the library's configs for its defaults, which may import it)
     code = "import sys, soundloc.cli as c; c.build_parser(); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert out.stdout.strip() == "False", out.stderr

@@ -119,17 +119,17 @@ def test_an_interrupted_table_continues_and_a_folder_of_another_is_refused(tmp_p
     import os
     import signal
 
-    from soundloc.experiments.engine import RunTrainer
+    from soundloc.experiments.run import RunFolder
 
     command = ["experiment", "table1", "--scale", "tiny", "--rows", "sup_2.5k", "--quiet", "--out"]
     assert main([*command, str(tmp_path / "ref")]) == 0
     out = tmp_path / "t"
 
-    def ctrl_c(self, batch, parts) -> None:  # type: ignore[no-untyped-def]
-        if self.step == 1 and self.run_config.model.mechanism == "relu":  # the second run, mid-epoch
+    def ctrl_c(self, trainer, batch, parts) -> None:  # type: ignore[no-untyped-def]
+        if trainer.step == 1 and self.config.model.mechanism == "relu":  # the second run, mid-epoch
             os.kill(os.getpid(), signal.SIGINT)
 
-    monkeypatch.setattr(RunTrainer, "on_step_end", ctrl_c)
+    monkeypatch.setattr(RunFolder, "on_step_end", ctrl_c)
     capsys.readouterr()
     assert main([*command, str(out)]) == 130
     assert capsys.readouterr().err == (f"interrupted; the rows done and the interrupted one's checkpoint are kept in {out}: "

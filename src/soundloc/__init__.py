@@ -6,7 +6,7 @@ Senocak, Oh, Kim, Yang, Kweon, CVPR 2018. The library maps onto the paper's boxe
 - :mod:`soundloc.losses`  - unsupervised triplet loss L_U and supervised attention loss L_S
 - :mod:`soundloc.metrics` - consensus maps, cIoU, success rate / AUC, baselines
 - :mod:`soundloc.data`    - the on-disk layout, loaders, the synthetic world, real-data tools
-- :mod:`soundloc.train`   - the training loop shared by every experiment
+- :mod:`soundloc.train`   - the training loop of the paper's three schemes, shared by every experiment
 
 Submodules are imported on first use, so ``import soundloc`` is cheap.
 """
@@ -17,7 +17,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_SUBMODULES = {"models", "losses", "metrics", "data", "train", "pretrain", "experiments", "viz", "utils", "pigeon", "config", "constants"}
+_SUBMODULES = {"models", "losses", "metrics", "data", "train", "pretrain", "experiments", "viz", "utils", "config", "constants"}
 
 
 def __getattr__(name: str) -> Any:

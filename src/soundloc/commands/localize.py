@@ -38,6 +38,9 @@ from pathlib import Path
 
 from soundloc.commands.common import UsageError, check_output_dir, check_output_file, fail
 
+#: The one line of ``soundloc --help``.
+HELP = "where is the sound? attention map of a trained model on your image/video and sound"
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the examples' lines

@@ -32,6 +32,9 @@ _OPTIONS = {
     "temperature": "--temperature", "context_p": "--context-p",
 }
 
+#: The one line of ``soundloc --help``.
+HELP = "reproduce the pigeon superstition on the synthetic world"
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scale", choices=SCALES, default="smoke",

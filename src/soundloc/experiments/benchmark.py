@@ -40,7 +40,7 @@ from soundloc.data.dataset import AVDataset
 from soundloc.data.layout import read_annotations
 from soundloc.data.synthetic import SyntheticDataset, SyntheticWorld
 from soundloc.experiments import beyond
-from soundloc.experiments.engine import annotations_of
+from soundloc.experiments.run import annotations_of
 from soundloc.metrics import evaluate, gt_maps
 from soundloc.metrics.openset import (
     SIZE_BINS,

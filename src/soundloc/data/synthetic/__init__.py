@@ -5,7 +5,7 @@ Colab should not need one, so every chapter and test runs on this world by defau
 the stage on which the book reproduces the paper's central observation (Senocak et al., CVPR
 2018, Sec. 4-5, the "pigeon superstition"): a model trained only to match sounds with images
 attends to whatever co-occurs with the sound -- the rails rather than the train -- and a little
-supervision fixes it (see :mod:`soundloc.pigeon`).
+supervision fixes it (see :mod:`soundloc.experiments.pigeon`).
 
 The world ("ground band" design)
 --------------------------------
