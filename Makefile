@@ -1,8 +1,10 @@
-# soundloc: the two commands of the README.
-#   make book   builds the HTML book, executing every chapter on the built-in synthetic world
-#   make test   runs the whole test suite (unit tests, the unit tests again on one thread, chapters
-#               under nbval, a -W book build, the built pages in headless Chromium)
-# Both create .venv from the pinned requirements on first use and are cheap to run again.
+# soundloc: the commands of the README.
+#   make install  creates .venv from the pinned requirements and installs soundloc into it
+#   make book     builds the HTML book, executing every chapter on the built-in synthetic world
+#   make test     runs the whole test suite (unit tests, the unit tests again on one thread, chapters
+#                 under nbval, a -W book build, the built pages in headless Chromium)
+# book and test run install first when .venv is missing or older than the requirements; each is
+# cheap to run again.
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -14,8 +16,10 @@ QUICK  ?= 1
 .PHONY: install book test unit unit1 notebooks browser clean-book clean help
 
 help:
-	@echo "make book   - build the book (HTML in _build/html)"
-	@echo "make test   - run the whole test suite"
+	@echo "make install - set up: create .venv (pinned requirements) with soundloc and its commands"
+	@echo "make book    - build the book (HTML in _build/html)"
+	@echo "make test    - run the whole test suite"
+	@echo "(then: source .venv/bin/activate, or call .venv/bin/soundloc, .venv/bin/papermill)"
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -54,3 +54,56 @@ def test_interactive_frontend(monkeypatch: pytest.MonkeyPatch) -> None:
     assert book.interactive_frontend() is (book.importlib.util.find_spec("ipywidgets") is not None)
     monkeypatch.setattr(book.importlib.util, "find_spec", lambda name: None)
     assert not book.interactive_frontend()
+
+
+def test_show_markdown_displays_markdown_or_prints(monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
+    book.show_markdown("| a |\n|---|\n| 1 |\n")
+    assert len(shown) == 1 and isinstance(shown[0], IPython.display.Markdown)
+    assert shown[0].data == "| a |\n|---|\n| 1 |\n" and capsys.readouterr().out == ""
+    real_import = builtins.__import__
+
+    def no_ipython(name, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if name.startswith("IPython"):
+            raise ImportError("no IPython here")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_ipython)
+    book.show_markdown("**x**")
+    assert capsys.readouterr().out == "**x**\n" and len(shown) == 1
+    with pytest.raises(TypeError, match="str"):
+        book.show_markdown(3)  # type: ignore[arg-type]
+
+
+def test_adjacent_printed_blocks_of_a_cell_are_joined_and_nothing_else() -> None:
+    """book/_ext/output_streams.py: two stdout blocks that the page shows next to each other become
+    one (text in order); a block separated by a figure, a stderr block, or another cell's block
+    stays apart."""
+    import importlib.util
+    from pathlib import Path
+
+    from docutils import nodes
+
+    path = Path(__file__).resolve().parents[1] / "book" / "_ext" / "output_streams.py"
+    spec = importlib.util.spec_from_file_location("output_streams", path)
+    ext = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ext)  # type: ignore[union-attr]
+
+    def stream(text: str, kind: str = "stream") -> nodes.literal_block:
+        return nodes.literal_block(text, text, classes=["output", kind])
+
+    root = nodes.section()
+    cell = nodes.container(classes=["cell_output"])
+    cell += [stream("a 1\n"), stream("a 2\n"), nodes.image(uri="f.png"), stream("b\n"), stream("e\n", "stderr"),
+             stream("c\n")]
+    other = nodes.container(classes=["cell_output"])
+    other += stream("d\n")
+    root += [cell, other]
+    assert ext.merge_adjacent_streams(root) == 1
+    texts = [(c.astext(), c["classes"][-1]) for c in cell.children if isinstance(c, nodes.literal_block)]
+    assert texts == [("a 1\na 2\n", "stream"), ("b\n", "stream"), ("e\n", "stderr"), ("c\n", "stream")]
+    assert cell.children[0].rawsource == "a 1\na 2\n" and other.children[0].astext() == "d\n"

@@ -98,6 +98,22 @@ def test_book_config_links_the_repository_and_colab() -> None:
         assert f"{{{key}," in text
 
 
+def test_the_book_serves_its_own_mathjax() -> None:
+    """The pages load MathJax from the book's _static (book/_ext/local_mathjax.py), never a CDN:
+    the equations render with no network and wherever the HTML is published."""
+    import importlib.util
+
+    cfg = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert cfg["sphinx"]["config"]["mathjax_path"] == "mathjax/tex-mml-chtml.js"
+    assert cfg["sphinx"]["local_extensions"]["local_mathjax"] == "book/_ext"
+    spec = importlib.util.spec_from_file_location("local_mathjax", ROOT / "book" / "_ext" / "local_mathjax.py")
+    ext = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ext)  # type: ignore[union-attr]
+    source = ext.mathjax_source()  # the django-static-mathjax wheel of requirements.txt
+    assert (source / "tex-mml-chtml.js").is_file() and (source / "input" / "tex" / "extensions").is_dir()
+    assert cfg["sphinx"]["config"]["mathjax_path"] == f"{ext.TARGET}/{ext.BUNDLE}"
+
+
 def test_ci_runs_the_readme_test_command_exactly() -> None:
     readme = (ROOT / "README.md").read_text()
     cmd = re.search(r"(make|bash|\./)[^`]*test[^`]*", readme).group(0)

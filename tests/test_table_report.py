@@ -90,6 +90,9 @@ def test_plot_table_draws_every_row(tmp_path) -> None:  # type: ignore[no-untype
     fig = tr.plot_table(results, title="t")
     assert len(fig.axes) == 2 and [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["a (mech. 1)", "b (mech. 1)"]
     assert fig.axes[0].get_xlabel() == "cIoU@0.5 (%)" and fig.axes[1].get_xlabel() == "AUC (%)"
+    from soundloc.viz import MIN_TEXT_PX, displayed_text_px
+
+    assert displayed_text_px(fig) >= MIN_TEXT_PX  # legend and row labels read at the book's width (were 6.4 px)
     plt.close(fig)
     with pytest.raises(ValueError):
         tr.plot_table({**results, "rows": []})

@@ -44,6 +44,8 @@ def test_table1_at_tiny_scale(tmp_path, capsys) -> None:  # type: ignore[no-unty
     assert first["n"] == last["n"] and first["baselines"] == last["baselines"]
     assert results["baselines"]["whole image"]["ciou_at_0.5"][0] == pytest.approx(100 * first["baselines"]["whole image"]["success"])
     md = (out / "table.md").read_text()
+    # the title is a bold line, not a heading: shown in a chapter, it does not break the page's outline
+    assert md.startswith("**Table 1 of Senocak et al. (CVPR 2018)") and not any(l.startswith("#") for l in md.splitlines())
     assert "Not comparable with the paper's numbers" in md and "| Unsup. 144k | ReLU + softmax (mechanism 2) | 52.4 / 51.2 |" in md
     assert md.count("not run") == 13 and md.count("not reported") == 3 + 2  # 3 rows, 2 baselines
     with open(out / "table.csv", newline="") as fh:

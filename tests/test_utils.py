@@ -189,3 +189,45 @@ def test_read_torch_file_names_the_file_and_what_is_wrong(tmp_path: Path) -> Non
         read_torch_file(tmp_path / "text.jpg", "model file")
     with pytest.raises(FileNotFoundError, match="none.pt"):
         read_torch_file(tmp_path / "none.pt", "model file")
+
+
+def test_pipe_table_by_hand() -> None:
+    from soundloc.utils import pipe_table
+
+    md = pipe_table(["model", "|f_v|", "R@1"], [["semi", None, 0.5], ["a|b", "x", 1]], align="lcr")
+    assert md == ("| model | \\|f_v\\| | R@1 |\n|:---|:---:|---:|\n| semi | – | 0.5 |\n| a\\|b | x | 1 |\n")
+    assert pipe_table(["a"], []) == "| a |\n|:---|\n"
+    with pytest.raises(ValueError, match="row 0 has 1 cells for 2 columns"):
+        pipe_table(["a", "b"], [["x"]])
+    with pytest.raises(ValueError, match="align"):
+        pipe_table(["a", "b"], [], align="lx")
+
+
+def test_scratch_dir_is_removed_when_the_process_exits(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    code = ("from soundloc.utils import scratch_dir\n"
+            "d = scratch_dir('soundloc-tables-')\n"
+            "(d / 'runs').mkdir(); (d / 'runs' / 'results.json').write_text('{}')\n"
+            "print(d)\n")
+    env = {**os.environ, "TMPDIR": str(tmp), "PYTHONPATH": os.pathsep.join(sys.path)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    made = Path(out.strip())
+    assert made.parent == tmp and made.name.startswith("soundloc-tables-")
+    assert not made.exists() and list(tmp.iterdir()) == []
+    # a killed process runs no exit handler (os._exit stands for it): its folder stays until the
+    # next call, which removes it; a folder that names no process, or a live one, is left alone
+    killed = subprocess.run([sys.executable, "-c", code + "import os; os._exit(0)\n"], env=env, capture_output=True,
+                            text=True, check=True).stdout.strip()
+    assert Path(killed).is_dir()
+    foreign = tmp / "soundloc-tables-not-ours"
+    foreign.mkdir()
+    alive = tmp / "soundloc-tables-alive"
+    alive.mkdir()
+    (alive / ".soundloc-owner-pid").write_text(str(os.getpid()))
+    subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert sorted(p.name for p in tmp.iterdir()) == ["soundloc-tables-alive", "soundloc-tables-not-ours"]

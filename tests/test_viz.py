@@ -91,7 +91,7 @@ def test_attention_grid_layout() -> None:
     fig = attention_grid(images, maps, titles=["a", "b", "c"], annotations=anns)
     assert isinstance(fig, Figure)
     assert len(fig.axes) == 3 * 3 + 1  # and the colour bar
-    assert [ax.get_title() for ax in fig.axes[:3]] == ["image and boxes", "unsupervised", "semi-supervised"]
+    assert [ax.get_title() for ax in fig.axes[:3]] == ["image\nand boxes", "unsupervised", "semi-supervised"]
     assert fig.axes[-1].get_ylabel() == "attention (min-max scaled)"
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["annotator 1"]  # one annotator drew
     assert fig.axes[3].get_ylabel() == "b"
@@ -223,3 +223,62 @@ def test_localization_overlay_is_in_multiples_of_uniform_on_a_fixed_scale() -> N
     assert fixed.texts[-1].get_text() == "silent" and fixed.texts[-1].get_color() == "red"
     with pytest.raises(ValueError, match="vmax"):
         plot_localization(torch.zeros(3, 4, 4), alpha, vmax=1.0)
+
+
+def test_displayed_text_px_by_hand() -> None:
+    from soundloc.viz import COLUMN_PX, FIGURE_DPI, displayed_text_px
+
+    # one 12-point text inside axes that fill the figure (no axis drawn): the saved width is the
+    # figure's. 12 pt at 100 px per inch is 12 * 100 / 72 = 16.67 px; a figure twice the column's
+    # width (13.8 in = 1380 px for 690) is shown at half size: 8.33 px.
+    for width, expected in ((2 * COLUMN_PX / FIGURE_DPI, 12 * 100 / 72 / 2), (4.0, 12 * 100 / 72)):
+        fig = plt.figure(figsize=(width, 2))
+        ax = fig.add_axes((0, 0, 1, 1))
+        ax.imshow(np.zeros((2, int(width * 10))), aspect="auto")
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, "label", fontsize=12, transform=ax.transAxes, ha="center")
+        assert displayed_text_px(fig) == pytest.approx(expected, rel=1e-3)
+    # tick labels count where the axis is drawn; an empty figure has no text to measure
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.plot([0, 1])
+    ax.tick_params(labelsize=6)
+    assert displayed_text_px(fig) == pytest.approx(6 * 100 / 72)
+    with pytest.raises(ValueError, match="no text"):
+        displayed_text_px(plt.figure())
+
+
+def _library_figures() -> dict[str, object]:
+    from soundloc.viz import plot_densities, plot_sweep
+
+    images = torch.rand(3, 3, 32, 32)
+    anns = [Annotation(boxes=(((0, 0, 100, 100),),)), None, None]
+    hist = {"semi_supervised": [{"epoch": 1, "loss": 3.0, "l_u": 0.5, "l_s": 2.5},
+                                {"epoch": 2, "loss": 2.0, "l_u": 0.4, "l_s": 1.6}]}
+    return {
+        "attention_grid, six columns": lambda: attention_grid(
+            images, {f"sound: class {k}": torch.rand(3, 4, 4) for k in range(5)},
+            titles=["scene 1\nsounding: disk\nsilent: square"] * 3, annotations=anns, cell_size=2.0),
+        "plot_history, three keys": lambda: plot_history(hist, keys=("loss", "l_u", "l_s")),
+        "plot_sound": lambda: plot_sound(torch.randn(8000), sample_rate=16000, title="a clip"),
+        "plot_metric_bars": lambda: plot_metric_bars(
+            {"semi-supervised": {"success": 0.5, "auc": 0.4}, "random": {"success": 0.2, "auc": 0.3},
+             "centre prior": {"success": 0.3, "auc": 0.35}}, title="scores"),
+        "plot_densities, two groups": lambda: plot_densities([_run(1.6, 0.8), _run(1.2, 0.6)],
+                                                             groups=("context_bound", "free")),
+        "plot_sweep": lambda: plot_sweep({0.25: [_run(1.0, 1.0)], 0.9: [_run(1.6, 1.0)]}),
+    }
+
+
+@pytest.mark.parametrize("name", list(_library_figures()))
+def test_library_figures_read_at_the_books_width(name: str) -> None:
+    """Every figure function of the library, at its widest typical use, keeps its smallest text at
+    MIN_TEXT_PX or more as the book shows it (before the book's style, plot_history with three
+    panels showed 6.6 px, attention_grid with six columns 5.9 px), whatever the caller's rcParams."""
+    from soundloc.viz import MAX_WIDTH, MIN_TEXT_PX, displayed_text_px
+
+    with matplotlib.rc_context({"font.size": 6, "axes.titlesize": 6, "legend.fontsize": 5}):
+        fig = _library_figures()[name]()
+    fig.canvas.draw()
+    width = fig.get_tightbbox(fig.canvas.get_renderer()).width
+    assert width <= MAX_WIDTH + 0.2, f"{name}: {width:.1f} in wide"
+    assert displayed_text_px(fig) >= MIN_TEXT_PX, name

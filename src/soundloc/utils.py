@@ -294,3 +294,67 @@ def read_json(path: str | os.PathLike[str], what: str = "JSON file") -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+
+
+#: The file in a :func:`scratch_dir` folder that names the process that made it.
+SCRATCH_OWNER = ".soundloc-owner-pid"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def scratch_dir(prefix: str = "soundloc-") -> Path:
+    """A new empty folder in the temporary directory (``TMPDIR``) that is removed, with its
+    contents, when the Python process exits: where a run's files go when the caller asked for
+    no output folder (a chapter's kernel under papermill or the book build), so that repeated
+    runs leave nothing behind.
+
+    A process that is killed (nbval stops its kernels so) runs no exit handler: each folder
+    names its process in :data:`SCRATCH_OWNER`, and every call first removes the folders of
+    ``prefix`` whose process is gone. Folders without that file are never touched."""
+    import atexit
+    import shutil
+
+    for old in Path(tempfile.gettempdir()).glob(f"{prefix}*"):
+        try:
+            owner = int((old / SCRATCH_OWNER).read_text())
+        except (OSError, ValueError):
+            continue
+        if owner != os.getpid() and not _process_alive(owner):
+            shutil.rmtree(old, ignore_errors=True)
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    (folder / SCRATCH_OWNER).write_text(str(os.getpid()))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
+def pipe_table(header: Any, rows: Any, align: str | None = None) -> str:
+    """A Markdown pipe table (GitHub-flavoured, as Jupyter, Colab and the HTML book render it):
+    ``header`` names the columns, each row gives one cell per column (``None`` is written as an
+    en dash), ``align`` is one letter per column (``l``, ``r`` or ``c``; default: left). A ``|``
+    inside a cell is escaped, so a cell never splits a row."""
+    header = [str(h) for h in header]
+    if not header:
+        raise ValueError("pipe_table: no columns")
+    align = align or "l" * len(header)
+    if len(align) != len(header) or set(align) - set("lrc"):
+        raise ValueError(f"pipe_table: align must be one of l, r, c per column ({len(header)}), got {align!r}")
+    marks = {"l": ":---", "r": "---:", "c": ":---:"}
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |"
+
+    out = [line(header), "|" + "|".join(marks[a] for a in align) + "|"]
+    for i, row in enumerate(rows):
+        cells = ["–" if c is None else str(c) for c in row]
+        if len(cells) != len(header):
+            raise ValueError(f"pipe_table: row {i} has {len(cells)} cells for {len(header)} columns")
+        out.append(line(cells))
+    return "\n".join(out) + "\n"

@@ -7,13 +7,22 @@ overlays follow the paper's qualitative figures (Senocak et al., CVPR 2018, Figs
 map α over the visual grid is upsampled bilinearly to the frame and drawn over it with a ``jet``
 colormap; annotation boxes, given in their ``frame_size`` frame (256 for Flickr-SoundNet), are
 scaled to the image.
+
+One style for every figure (:data:`STYLE`, :func:`use_style`): font sizes are chosen for the
+size at which the HTML book *shows* a figure, not the size it is saved at. The book's text
+column is :data:`COLUMN_PX` CSS pixels wide and the notebook backend draws :data:`FIGURE_DPI`
+pixels per inch, so a figure wider than :data:`PAGE_WIDTH` inches is scaled down, its text
+with it; :func:`displayed_text_px` says how tall the smallest text then is on the page, and
+the library's figures keep it at or above :data:`MIN_TEXT_PX`. A chapter that draws its own
+figure keeps it at most :data:`MAX_WIDTH` inches wide, with no text under 10 points.
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import torch
@@ -39,6 +48,95 @@ HISTORY_TITLES = {
     "loss": "total loss", "l_u": "L_U (triplet loss)", "l_s": "L_S (attention cross-entropy)",
     "val_loss": "validation loss",
 }
+
+
+#: Width in CSS pixels of the HTML book's output column (sphinx-book-theme in a 1280-pixel
+#: window; the column keeps this width in wider windows).
+COLUMN_PX = 690
+#: Pixels per inch of a figure shown in a notebook (matplotlib's default ``figure.dpi``, which
+#: the inline backend keeps).
+FIGURE_DPI = 100
+#: Width in inches of a figure that the book shows at its natural size.
+PAGE_WIDTH = COLUMN_PX / FIGURE_DPI
+#: The smallest text height, in CSS pixels on the page, that a figure of the library may show
+#: (the book's body text is 16 px, its printed output 12 px).
+MIN_TEXT_PX = 10.0
+#: The widest figure of the library, in inches: 1.35 times :data:`PAGE_WIDTH`, shown at three
+#: quarters of its size, where a 10-point label is 10.3 px tall.
+MAX_WIDTH = 1.35 * PAGE_WIDTH
+#: The book's figure style (matplotlib rcParams): no text under 10 points, so that it reads on
+#: every figure up to :data:`MAX_WIDTH` inches wide.
+STYLE: dict[str, Any] = {
+    "font.size": 10.5,
+    "axes.titlesize": 10.5,
+    "axes.labelsize": 10,
+    "xtick.labelsize": 10,
+    "ytick.labelsize": 10,
+    "legend.fontsize": 10,
+    "legend.title_fontsize": 10,
+    "figure.titlesize": 11,
+    "figure.dpi": FIGURE_DPI,
+}
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def use_style() -> None:
+    """Make :data:`STYLE` matplotlib's default for every later figure (a chapter calls it once)."""
+    import matplotlib
+
+    matplotlib.rcParams.update(STYLE)
+
+
+def style_context() -> Any:
+    """A context in which matplotlib draws in :data:`STYLE` (``matplotlib.rc_context``): the
+    library's figure functions draw in it, whatever the caller's rcParams."""
+    import matplotlib
+
+    return matplotlib.rc_context(STYLE)
+
+
+def styled(fn: _F) -> _F:
+    """Decorator: ``fn`` draws its figure in :data:`STYLE` (:func:`style_context`)."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with style_context():
+            return fn(*args, **kwargs)
+    return wrapper  # type: ignore[return-value]
+
+
+def displayed_text_px(fig: "Figure", column_px: float = COLUMN_PX, dpi: float = FIGURE_DPI) -> float:
+    """The height in CSS pixels, on the book's page, of the smallest text that ``fig`` shows: its
+    font size in points at ``dpi`` pixels per inch, times the factor by which the book scales the
+    figure down to fit the ``column_px`` column (1 for a figure that fits). The figure is drawn
+    to measure its width as the notebook saves it (the tight bounding box of what is drawn).
+
+    The texts: the figure's own (suptitle, ``fig.text``, figure legends) and, for every axes
+    (colour bars included), its titles, texts, annotations and legend, and where its axis is
+    drawn its axis labels and tick labels."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    width_px = fig.get_tightbbox(renderer).width * dpi
+    scale = min(1.0, column_px / width_px)
+    texts = list(fig.texts)
+    legends = list(fig.legends)
+    for ax in fig.axes:
+        if not ax.get_visible():
+            continue
+        texts += [ax.title, getattr(ax, "_left_title", ax.title), getattr(ax, "_right_title", ax.title), *ax.texts]
+        if ax.get_legend() is not None:
+            legends.append(ax.get_legend())
+        if ax.axison:
+            for axis in (ax.xaxis, ax.yaxis):
+                if axis.get_visible():
+                    texts += [axis.label, *axis.get_ticklabels()]
+    for legend in legends:
+        if legend.get_visible():
+            texts += [*legend.get_texts(), legend.get_title()]
+    sizes = [t.get_fontsize() for t in texts if t.get_visible() and t.get_text().strip()]
+    if not sizes:
+        raise ValueError("the figure shows no text")
+    return float(min(sizes)) * dpi / 72.0 * scale
 
 
 def scheme_colour(name: str) -> str | None:
@@ -146,7 +244,7 @@ def show_image(image: Any, ax: "Axes | None" = None, title: str | None = None) -
     ax.imshow(_image_array(img), interpolation="nearest")
     ax.set_axis_off()
     if title:
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=10)
     return ax
 
 
@@ -196,6 +294,7 @@ def show_attention(
 LOCALIZATION_VMAX = 4.0
 
 
+@styled
 def plot_localization(
     image: Any,
     attention: Any,
@@ -274,6 +373,7 @@ def plot_localization(
     return fig
 
 
+@styled
 def attention_grid(
     images: Any,
     maps: Mapping[str, Any],
@@ -294,7 +394,8 @@ def attention_grid(
         annotations: optional per-sample boxes (an :class:`~soundloc.data.Annotation`, a box
             list, or ``None``), drawn on the image column.
 
-    Returns a figure with ``N × (1 + len(maps))`` axes.
+    ``cell_size`` is the side of one panel in inches, made smaller where the figure would be
+    wider than :data:`MAX_WIDTH`. Returns a figure with ``N × (1 + len(maps))`` axes.
     """
     import matplotlib.pyplot as plt
 
@@ -315,6 +416,7 @@ def attention_grid(
     if annotations is not None and len(annotations) != n:
         raise ValueError(f"annotations has {len(annotations)} entries for {n} images")
     cols = 1 + len(checked)
+    cell_size = min(cell_size, (MAX_WIDTH - 1.5) / cols)  # room for the row labels and the colour bar
     fig, axes = plt.subplots(n, cols, figsize=(cell_size * cols, cell_size * n), squeeze=False)
     for i in range(n):
         ax = axes[i, 0]
@@ -325,12 +427,12 @@ def attention_grid(
             ax.set_axis_on()
             ax.set_xticks([])
             ax.set_yticks([])
-            ax.set_ylabel(str(titles[i]), fontsize=8)
+            ax.set_ylabel(str(titles[i]))
         for k, (name, m) in enumerate(checked.items(), start=1):
             show_attention(imgs[i], m[i], ax=axes[i, k], alpha=alpha, cmap=cmap)
-    axes[0, 0].set_title("image and boxes", fontsize=9)
-    for k, name in enumerate(checked, start=1):
-        axes[0, k].set_title(str(name), fontsize=9, color=scheme_colour(name) or "black")
+    axes[0, 0].set_title("image\nand boxes")
+    for k, name in enumerate(checked, start=1):  # "sound: disk" on two lines, to fit a narrow column
+        axes[0, k].set_title(str(name).replace(": ", ":\n"), color=scheme_colour(name) or "black")
     fig.tight_layout()
     if annotations is not None and any(a is not None for a in annotations):
         from matplotlib.patches import Patch
@@ -338,8 +440,8 @@ def attention_grid(
         n_ann = max(len(_box_list(a, ANNOTATION_FRAME)[0]) for a in annotations if a is not None)
         handles = [Patch(facecolor="none", edgecolor=BOX_COLOURS[j % len(BOX_COLOURS)], linewidth=1.5,
                          label=f"annotator {j + 1}") for j in range(n_ann)]
-        fig.legend(handles=handles, loc="lower center", ncol=max(1, n_ann), fontsize=8, frameon=True,
-                   facecolor="0.55", framealpha=1.0, bbox_to_anchor=(0.5, 0.0), title="boxes", title_fontsize=8)
+        fig.legend(handles=handles, loc="lower center", ncol=max(1, n_ann), frameon=True,
+                   facecolor="0.55", framealpha=1.0, bbox_to_anchor=(0.5, 0.0), title="boxes")
         fig.subplots_adjust(bottom=0.9 / (n * cell_size + 0.9))
     if checked:
         from matplotlib.cm import ScalarMappable
@@ -348,8 +450,7 @@ def attention_grid(
         fig.subplots_adjust(right=0.88)
         cax = fig.add_axes((0.9, 0.25, 0.02, 0.5))
         bar = fig.colorbar(ScalarMappable(Normalize(0, 1), cmap), cax=cax)
-        bar.set_label("attention (min-max scaled)", fontsize=8)
-        bar.ax.tick_params(labelsize=7)
+        bar.set_label("attention (min-max scaled)")
     return fig
 
 
@@ -369,6 +470,7 @@ def _curve(hist: Sequence[Mapping[str, Any]], key: str) -> tuple[list[float], li
     return xs, ys
 
 
+@styled
 def plot_history(
     histories: Mapping[str, Sequence[Mapping[str, Any]]],
     keys: Sequence[str] = ("loss",),
@@ -388,7 +490,7 @@ def plot_history(
     keys = [keys] if isinstance(keys, str) else list(keys)
     if not keys:
         raise ValueError("keys is empty")
-    fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3), squeeze=False)
+    fig, axes = plt.subplots(1, len(keys), figsize=(min(4.0 * len(keys), MAX_WIDTH), 3.2), squeeze=False)
     for ax, key in zip(axes[0], keys):
         for name, hist in histories.items():
             xs, ys = _curve(hist, key)
@@ -399,11 +501,11 @@ def plot_history(
         ax.set_xlabel("epoch")
         ax.set_xlim(left=0)
         ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.set_title(HISTORY_TITLES.get(key, key), fontsize=10)
+        ax.set_title(HISTORY_TITLES.get(key, key))
         if logy:
             ax.set_yscale("log")
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8)
+            ax.legend()
         ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
@@ -425,6 +527,7 @@ def log_mel_spectrogram(
     return 10.0 * torch.log10(mel.clamp_min(1e-10))
 
 
+@styled
 def plot_sound(
     waveform: Any, sample_rate: int = SAMPLE_RATE, ax: "Sequence[Axes] | None" = None, title: str | None = None,
     n_mels: int = 64,
@@ -457,7 +560,7 @@ def plot_sound(
     axes[0].set_ylabel("amplitude")
     axes[0].set_xlim(0, duration)
     if title:
-        axes[0].set_title(title, fontsize=10)
+        axes[0].set_title(title)
     spec = log_mel_spectrogram(w, sample_rate, n_mels=n_mels)
     axes[1].imshow(spec.numpy(), origin="lower", aspect="auto", cmap="magma",
                    extent=(0.0, duration, 0.0, float(spec.shape[0])))
@@ -468,6 +571,7 @@ def plot_sound(
     return fig
 
 
+@styled
 def plot_metric_bars(
     results: Mapping[str, Any],
     keys: Sequence[str] = ("success", "auc"),
@@ -506,13 +610,13 @@ def plot_metric_bars(
         errs = [rows[name].get(f"{k}_std") for k in keys]
         yerr = None if all(e is None for e in errs) else [float(e or 0.0) * scale for e in errs]
         bars = ax.bar(x + (i - (len(names) - 1) / 2) * width, vals, width, yerr=yerr, capsize=3, label=str(name))
-        ax.bar_label(bars, fmt="%.1f" if percent else "%.3f", fontsize=7, padding=2)
+        ax.bar_label(bars, fmt="%.1f" if percent else "%.3f", padding=2)
     ax.set_xticks(x)
     ax.set_xticklabels(list(keys))
     ax.set_ylabel("%" if percent else "value")
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(loc="best")
     if title:
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return fig
@@ -537,6 +641,7 @@ def save_figure(fig: "Figure", path: str | os.PathLike[str], dpi: int = 120, clo
         plt.close(fig)
 
 
+@styled
 def plot_densities(runs: Sequence[Mapping[str, Any]], groups: Sequence[str | None] = (None,)) -> "Figure":
     """Object and context attention densities per scheme over several runs, one panel per
     group of scenes (``None``: all scenes; ``"context_bound"``, ``"free"``: the runs'
@@ -547,7 +652,8 @@ def plot_densities(runs: Sequence[Mapping[str, Any]], groups: Sequence[str | Non
     if not runs:
         raise ValueError("plot_densities needs at least one run")
     names = [n for n in (*SCHEMES, "random") if all(n in r["schemes"] for r in runs)]
-    fig, axes = plt.subplots(1, len(groups), figsize=(6.2 * len(groups), 3.3), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(groups), figsize=(min(6.2 * len(groups), MAX_WIDTH), 4.0), squeeze=False,
+                             sharey=True, layout="constrained")
     width = 0.38
     for ax, group in zip(axes[0], groups):
         for j, (key, label, colour) in enumerate(
@@ -563,10 +669,10 @@ def plot_densities(runs: Sequence[Mapping[str, Any]], groups: Sequence[str | Non
         for tick, n in zip(ax.get_xticklabels(), names):
             tick.set_color(scheme_colour(n) or "black")
         scenes = "all test scenes" if group is None else f"{group.replace('_', '-')} classes"
-        ax.set_title(f"{scenes} ({len(runs)} seed(s); dots: single seeds)", fontsize=10)
+        ax.set_title(f"{scenes}\n({len(runs)} seed(s); dots: single seeds)")
     axes[0, 0].set_ylabel("attention density (1 = chance)")
-    axes[0, 0].legend(frameon=False, fontsize=8)
-    fig.tight_layout()
+    # below the panels, where it hides no bar
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncol=3, frameon=False)
     return fig
 
 
@@ -575,6 +681,7 @@ def _group_row(run: Mapping[str, Any], scheme: str, group: str | None) -> Mappin
     return row if group is None else row.get("groups", {}).get(group, {})
 
 
+@styled
 def plot_sweep(points: Mapping[float, Sequence[Mapping[str, Any]]], group: str = "context_bound",
                schemes: Sequence[str] = ("unsupervised", "semi_supervised")) -> "Figure":
     """Attention density on the context and on the object against the co-occurrence
@@ -585,7 +692,7 @@ def plot_sweep(points: Mapping[float, Sequence[Mapping[str, Any]]], group: str =
     if not points:
         raise ValueError("plot_sweep needs at least one probability with runs")
     ps = sorted(points)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(MAX_WIDTH, 3.8), sharey=True)
     for ax, key, what in zip(axes, ("context_density", "object_density"), ("on the context (band)", "on the object")):
         for scheme in schemes:
             vals = [[float(_group_row(r, scheme, group).get(key, np.nan)) for r in points[p]] for p in ps]
@@ -597,16 +704,23 @@ def plot_sweep(points: Mapping[float, Sequence[Mapping[str, Any]]], group: str =
             for p, v in zip(ps, vals):
                 ax.plot([p] * len(v), v, ".", color=colour, alpha=0.5, ms=4)
         ax.axhline(1.0, color="k", ls="--", lw=1)
-        ax.set_xlabel("probability that a bound class's band shows its own texture")
-        ax.set_title(f"attention density {what}, {group.replace('_', '-')} classes", fontsize=10)
+        ax.set_xlabel("probability that a bound class's band\nshows its own texture")
+        ax.set_title(f"attention density {what},\n{group.replace('_', '-')} classes")
     axes[0].set_ylabel("attention density (1 = chance)")
-    axes[0].legend(frameon=False, fontsize=8)
+    axes[0].legend(frameon=False)
     fig.tight_layout()
     return fig
 
 
 __all__ = [
+    "COLUMN_PX",
+    "FIGURE_DPI",
+    "MAX_WIDTH",
+    "MIN_TEXT_PX",
+    "PAGE_WIDTH",
+    "STYLE",
     "attention_grid",
+    "displayed_text_px",
     "draw_boxes",
     "log_mel_spectrogram",
     "HISTORY_TITLES",
@@ -622,5 +736,8 @@ __all__ = [
     "scheme_colour",
     "show_attention",
     "show_image",
+    "style_context",
+    "styled",
     "upsample_attention",
+    "use_style",
 ]

@@ -118,79 +118,23 @@ class SyntheticWorld:
         return "ambient" if u < cfg.offscreen_p + cfg.ambient_p else "object"
 
     def scene(self, index: int) -> Scene:
-        """Generate scene ``index`` (deterministic in ``(seed, index)``)."""
+        """Generate scene ``index`` (deterministic in ``(seed, index)``): what is heard and what
+        the band shows, the sky and the band, the source's box, the silent objects on the ground
+        and in the sky, the source drawn in front, pixel noise, the sound and the annotators'
+        boxes, in that order of random draws."""
         if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or index < 0:
             raise ValueError(f"index must be a non-negative int, got {index!r}")
         index = int(index)
         cfg = self.config
-        size, K = cfg.image_size, cfg.num_classes
+        size = cfg.image_size
         rng = np.random.default_rng([self.seed, index])
-        # --- what is heard, what the band shows
         kind = self._kind(rng.uniform())
-        label = int(rng.integers(K))
+        label = int(rng.integers(cfg.num_classes))
         context_label = self._band_class(rng, kind, label)
-        # --- sky
-        ys, xs = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
-        top = _hsv_to_rgb(rng.uniform(), rng.uniform(0.05, 0.3), rng.uniform(0.6, 0.95))
-        bottom = _hsv_to_rgb(rng.uniform(), rng.uniform(0.05, 0.3), rng.uniform(0.6, 0.95))
-        g = (ys / size)[..., None]
-        img = (1 - g) * top[None, None, :] + g * bottom[None, None, :]
-        # --- ground band (the context)
-        band_h = int(round(size * rng.uniform(*cfg.band_height)))
-        band_top = size - band_h
-        img[band_top:] = _context_texture(context_label, K, ys[band_top:], xs[band_top:], rng, size)
-        # --- the sounding object's box (stands in the band)
-        box_f: tuple[float, float, float, float] | None = None
-        if kind != "ambient":
-            side = size * rng.uniform(*cfg.object_scale)
-            aspect = rng.uniform(*cfg.object_aspect)
-            w, h = min(side * math.sqrt(aspect), size), min(side / math.sqrt(aspect), size)
-            bottom_y = rng.uniform(band_top + 0.4 * band_h, size)
-            bottom_y = max(bottom_y, h)
-            x1 = rng.uniform(0, size - w)
-            box_f = (x1, bottom_y - h, x1 + w, bottom_y)
-        # --- silent objects standing in the band beside the source, as large as it
-        d_labels: list[int] = []
-        d_boxes: list[BoxT] = []
-        for _ in range(cfg.n_ground_objects):
-            dk = int(rng.integers(K))
-            side = size * rng.uniform(*cfg.object_scale)
-            aspect = rng.uniform(*cfg.object_aspect)
-            w, h = min(side * math.sqrt(aspect), size), min(side / math.sqrt(aspect), size)
-            bottom_y = max(rng.uniform(band_top + 0.4 * band_h, size), h)
-            taken = ([box_f] if box_f else []) + [tuple(map(float, b)) for b in d_boxes]
-            x = _free_x(rng.uniform(), w, size, [(b[0], b[2]) for b in taken])
-            best = (x, bottom_y - h, x + w, bottom_y)
-            colour = _hsv_to_rgb(rng.uniform(), rng.uniform(0.5, 1.0), rng.uniform(0.45, 1.0))
-            _draw_object(img, SHAPES[dk], best, math.radians(rng.uniform(-cfg.max_rotation, cfg.max_rotation)), colour)
-            d_labels.append(dk)
-            d_boxes.append(_int_box(best, size))
-        # --- silent objects in the background, above the band, avoiding the source's box
-        for _ in range(cfg.n_distractors):
-            dk = int(rng.integers(K))
-            side = size * rng.uniform(*cfg.distractor_scale)
-            aspect = rng.uniform(*cfg.object_aspect)
-            w, h = min(side * math.sqrt(aspect), size), min(side / math.sqrt(aspect), size)
-            best, best_overlap = None, math.inf
-            for _try in range(8):
-                x = rng.uniform(0, size - w)
-                y = rng.uniform(0, max(0.0, band_top - 0.5 * h))
-                cand = (x, y, x + w, y + h)
-                overlap = 0.0
-                for other in ([box_f] if box_f else []) + [tuple(map(float, b)) for b in d_boxes]:
-                    ix = max(0.0, min(cand[2], other[2]) - max(cand[0], other[0]))
-                    iy = max(0.0, min(cand[3], other[3]) - max(cand[1], other[1]))
-                    overlap += ix * iy
-                if overlap < best_overlap:
-                    best, best_overlap = cand, overlap
-                if overlap == 0.0:
-                    break
-            assert best is not None
-            colour = _hsv_to_rgb(rng.uniform(), rng.uniform(0.5, 1.0), rng.uniform(0.45, 1.0))
-            _draw_object(img, SHAPES[dk], best, math.radians(rng.uniform(-cfg.max_rotation, cfg.max_rotation)), colour)
-            d_labels.append(dk)
-            d_boxes.append(_int_box(best, size))
-        # --- the sounding object, in front
+        img, band_top = self._backdrop(rng, context_label)
+        box_f = None if kind == "ambient" else self._source_box(rng, band_top)
+        d_labels, d_boxes = self._ground_objects(rng, img, band_top, box_f)
+        self._sky_objects(rng, img, band_top, box_f, d_labels, d_boxes)
         box: BoxT | None = None
         if box_f is not None:
             colour = _hsv_to_rgb(rng.uniform(), rng.uniform(0.5, 1.0), rng.uniform(0.45, 1.0))
@@ -202,31 +146,109 @@ class SyntheticWorld:
             # the random stream aligned with an on-screen scene of the same index)
         img = img + rng.normal(0.0, cfg.pixel_noise, img.shape)
         image = torch.from_numpy(np.clip(img, 0.0, 1.0).astype(np.float32).transpose(2, 0, 1).copy())
-        # --- masks
         band = np.zeros((size, size), dtype=np.float32)
         band[band_top:] = 1.0
         obj = _rect_mask(box, size) if box is not None else np.zeros((size, size), dtype=np.float32)
         context = band * (1.0 - obj)
         for b in d_boxes[:cfg.n_ground_objects]:  # the band is what the silent objects leave visible
             context = context * (1.0 - _rect_mask(b, size))
-        # --- sound
         if kind == "ambient":
             src = render_ambient(rng, context_label, cfg)
         else:
             src = render_sound(rng, self.signatures[label], cfg)
         wav = src + rng.normal(0.0, cfg.noise_level, src.shape).astype(np.float32)
         waveform = torch.from_numpy(np.clip(wav, -1.0, 1.0).astype(np.float32))
-        # --- annotators
-        annotation = None
         src_box = box if kind == "object" else ((0, band_top, size, size) if kind == "ambient" else None)
-        if src_box is not None:
-            annotation = self._annotate(rng, src_box, "object" if kind == "object" else "ambient")
+        annotation = None if src_box is None else self._annotate(rng, src_box, "object" if kind == "object" else "ambient")
         return Scene(
             index=index, id=self.scene_id(index), image=image, waveform=waveform, annotation=annotation,
             context_mask=torch.from_numpy(context), object_mask=torch.from_numpy(obj), label=label,
             context_label=context_label, kind=kind, box=src_box, distractor_labels=tuple(d_labels),
             distractor_boxes=tuple(d_boxes),
         )
+
+    def _backdrop(self, rng: np.random.Generator, context_label: int) -> tuple[np.ndarray, int]:
+        """The sky (a vertical gradient between two pale colours) and the ground band below it
+        showing ``context_label``'s texture: ``(image [H, W, 3], the band's first row)``."""
+        cfg = self.config
+        size = cfg.image_size
+        ys, xs = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
+        top = _hsv_to_rgb(rng.uniform(), rng.uniform(0.05, 0.3), rng.uniform(0.6, 0.95))
+        bottom = _hsv_to_rgb(rng.uniform(), rng.uniform(0.05, 0.3), rng.uniform(0.6, 0.95))
+        g = (ys / size)[..., None]
+        img = (1 - g) * top[None, None, :] + g * bottom[None, None, :]
+        band_h = int(round(size * rng.uniform(*cfg.band_height)))
+        band_top = size - band_h
+        img[band_top:] = _context_texture(context_label, cfg.num_classes, ys[band_top:], xs[band_top:], rng, size)
+        return img, band_top
+
+    def _standing_box(self, rng: np.random.Generator, band_top: int) -> tuple[float, float, float]:
+        """Width, height and bottom edge of an object standing in the band, drawn from the
+        source's size and aspect ranges."""
+        cfg = self.config
+        size = cfg.image_size
+        side = size * rng.uniform(*cfg.object_scale)
+        aspect = rng.uniform(*cfg.object_aspect)
+        w, h = min(side * math.sqrt(aspect), size), min(side / math.sqrt(aspect), size)
+        bottom_y = max(rng.uniform(band_top + 0.4 * (size - band_top), size), h)
+        return w, h, bottom_y
+
+    def _source_box(self, rng: np.random.Generator, band_top: int) -> tuple[float, float, float, float]:
+        """The sounding object's box (it stands in the band), in float pixels."""
+        w, h, bottom_y = self._standing_box(rng, band_top)
+        x1 = rng.uniform(0, self.config.image_size - w)
+        return (x1, bottom_y - h, x1 + w, bottom_y)
+
+    def _ground_objects(self, rng: np.random.Generator, img: np.ndarray, band_top: int,
+                        box_f: tuple[float, float, float, float] | None) -> tuple[list[int], list[BoxT]]:
+        """Draw ``n_ground_objects`` silent objects standing in the band beside the source, as
+        large as it; returns their classes and boxes."""
+        cfg = self.config
+        size = cfg.image_size
+        labels: list[int] = []
+        boxes: list[BoxT] = []
+        for _ in range(cfg.n_ground_objects):
+            dk = int(rng.integers(cfg.num_classes))
+            w, h, bottom_y = self._standing_box(rng, band_top)
+            taken = ([box_f] if box_f else []) + [tuple(map(float, b)) for b in boxes]
+            x = _free_x(rng.uniform(), w, size, [(b[0], b[2]) for b in taken])
+            where = (x, bottom_y - h, x + w, bottom_y)
+            colour = _hsv_to_rgb(rng.uniform(), rng.uniform(0.5, 1.0), rng.uniform(0.45, 1.0))
+            _draw_object(img, SHAPES[dk], where, math.radians(rng.uniform(-cfg.max_rotation, cfg.max_rotation)), colour)
+            labels.append(dk)
+            boxes.append(_int_box(where, size))
+        return labels, boxes
+
+    def _sky_objects(self, rng: np.random.Generator, img: np.ndarray, band_top: int,
+                     box_f: tuple[float, float, float, float] | None, labels: list[int], boxes: list[BoxT]) -> None:
+        """Draw ``n_distractors`` small silent objects above the band, each at the least
+        overlapping of eight tries; their classes and boxes are appended to ``labels``, ``boxes``."""
+        cfg = self.config
+        size = cfg.image_size
+        for _ in range(cfg.n_distractors):
+            dk = int(rng.integers(cfg.num_classes))
+            side = size * rng.uniform(*cfg.distractor_scale)
+            aspect = rng.uniform(*cfg.object_aspect)
+            w, h = min(side * math.sqrt(aspect), size), min(side / math.sqrt(aspect), size)
+            best, best_overlap = None, math.inf
+            for _try in range(8):
+                x = rng.uniform(0, size - w)
+                y = rng.uniform(0, max(0.0, band_top - 0.5 * h))
+                cand = (x, y, x + w, y + h)
+                overlap = 0.0
+                for other in ([box_f] if box_f else []) + [tuple(map(float, b)) for b in boxes]:
+                    ix = max(0.0, min(cand[2], other[2]) - max(cand[0], other[0]))
+                    iy = max(0.0, min(cand[3], other[3]) - max(cand[1], other[1]))
+                    overlap += ix * iy
+                if overlap < best_overlap:
+                    best, best_overlap = cand, overlap
+                if overlap == 0.0:
+                    break
+            assert best is not None
+            colour = _hsv_to_rgb(rng.uniform(), rng.uniform(0.5, 1.0), rng.uniform(0.45, 1.0))
+            _draw_object(img, SHAPES[dk], best, math.radians(rng.uniform(-cfg.max_rotation, cfg.max_rotation)), colour)
+            labels.append(dk)
+            boxes.append(_int_box(best, size))
 
     def _band_class(self, rng: np.random.Generator, kind: str, label: int) -> int:
         """The class whose texture the band shows: the sound's own with the class's

@@ -215,6 +215,7 @@ def summarize_factorial(runs: list[dict[str, Any]], delta: float = 0.2, alpha: f
                     diffs, delta if measure != "ciou_at_0.5" else 0.05, alpha)
     return {
         "seeds": seeds, "n_seeds": len(seeds), "delta": delta, "alpha": alpha,
+        "localization": {cell: {g: localization_check(runs, cell, g) for g in ("free", "context_bound")} for cell in CELLS},
         "conclusion": {"cooccurrence": tests["context_bound"]["cooccurrence"]["band_density"]["conclusion"],
                        "pretraining": tests["context_bound"]["pretraining"]["band_density"]["conclusion"],
                        "interaction": tests["context_bound"]["interaction"]["band_density"]["conclusion"]},
@@ -251,6 +252,46 @@ def cell_table(runs: list[dict[str, Any]], group: str = "context_bound", scheme:
     return "\n".join(lines)
 
 
+#: the pre-registered margins by which the unsupervised model must beat every baseline to
+#: "localize" (cIoU@0.5, AUC)
+LOCALIZES = {"ciou_at_0.5": 0.10, "auc": 0.02}
+BASELINES = ("random", "whole image", "centre prior")
+
+
+def localization_check(runs: list[dict[str, Any]], cell: str = "neutral_chance", group: str = "free",
+                       scheme: str = "unsupervised") -> dict[str, Any]:
+    """Does ``scheme`` localize ``group``'s scenes in ``cell``? Per seed, its margin over the
+    best of the three baselines on cIoU@0.5 and AUC, whether both margins reach
+    :data:`LOCALIZES`, the count of such seeds, and the same on the means over seeds."""
+    per_seed, margins = [], {k: [] for k in LOCALIZES}
+    for r in runs:
+        c = r["cells"][cell]
+        row = c["schemes"][scheme]["groups"][group]
+        m = {k: row[k] - max(c["baselines"][b]["groups"][group][k] for b in BASELINES) for k in LOCALIZES}
+        for k in LOCALIZES:
+            margins[k].append(m[k])
+        per_seed.append({"seed": r["seed"], **m, "localizes": all(m[k] >= LOCALIZES[k] for k in LOCALIZES)})
+    mean = {k: mean_std(v)[0] for k, v in margins.items()}
+    return {"cell": cell, "group": group, "scheme": scheme, "margins_required": dict(LOCALIZES), "per_seed": per_seed,
+            "n_localizes": sum(p["localizes"] for p in per_seed), "n_seeds": len(runs),
+            "mean_margin": mean, "localizes_on_the_mean": all(mean[k] >= LOCALIZES[k] for k in LOCALIZES)}
+
+
+def localization_table(runs: list[dict[str, Any]], cell: str = "neutral_chance", group: str = "free") -> str:
+    """A Markdown table of every scheme and baseline on ``group``'s scenes in ``cell``:
+    cIoU@0.5 and AUC, mean ± sd over seeds."""
+    lines = ["| model | cIoU@0.5 | AUC |", "|---|---|---|"]
+    for scheme in SCHEMES:
+        rows = [r["cells"][cell]["schemes"][scheme]["groups"][group] for r in runs]
+        lines.append(f"| {scheme.replace('_', '-')} | " + " | ".join(
+            format_pair(*mean_std([x[k] for x in rows]), 2) for k in ("ciou_at_0.5", "auc")) + " |")
+    for b in BASELINES:
+        rows = [r["cells"][cell]["baselines"][b]["groups"][group] for r in runs]
+        lines.append(f"| {b} (baseline) | " + " | ".join(
+            format_pair(*mean_std([x[k] for x in rows]), 2) for k in ("ciou_at_0.5", "auc")) + " |")
+    return "\n".join(lines)
+
+
 def write_summary(folder: str | os.PathLike[str], runs: list[dict[str, Any]], command: str | None = None,
                   delta: float = 0.2) -> dict[str, Any]:
     """``folder/summary.json`` and ``folder/summary.md`` of ``runs`` (:func:`summarize_factorial`)."""
@@ -265,12 +306,17 @@ def write_summary(folder: str | os.PathLike[str], runs: list[dict[str, Any]], co
             f"**{summary['conclusion']['cooccurrence']}**", "",
             "## Effects on the context-bound classes (unsupervised)", "", effect_table(summary, "context_bound"), "",
             "## The same on the free classes (co-occurrence binds none of them)", "", effect_table(summary, "free"), "",
-            "## Cells (unsupervised, context-bound classes)", "", cell_table(runs), ""]
+            "## Cells (unsupervised, context-bound classes)", "", cell_table(runs), "",
+            "## Does the unsupervised model localize the free classes? (neutral pretraining, chance co-occurrence)", "",
+            localization_table(runs), "",
+            f"Seeds where it beats all three baselines by {LOCALIZES['ciou_at_0.5']:g} cIoU@0.5 and "
+            f"{LOCALIZES['auc']:g} AUC: {summary['localization']['neutral_chance']['free']['n_localizes']} of "
+            f"{summary['n_seeds']}; on the mean: {summary['localization']['neutral_chance']['free']['localizes_on_the_mean']}.", ""]
     with atomic_path(Path(folder) / "summary.md") as tmp:
         tmp.write_text("\n".join(text), encoding="utf-8")
     return summary
 
 
-__all__ = ["CELLS", "EFFECTS", "MEASURES", "PRETRAININGS", "TRAININGS", "cell_table", "effect_table", "effects",
+__all__ = ["BASELINES", "CELLS", "EFFECTS", "LOCALIZES", "MEASURES", "localization_check", "localization_table", "PRETRAININGS", "TRAININGS", "cell_table", "effect_table", "effects",
            "factorial_worlds", "fix_contrasts", "load_factorial", "run_factorial", "summarize_factorial",
            "write_summary"]

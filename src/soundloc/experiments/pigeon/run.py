@@ -397,44 +397,39 @@ def run_pigeon(
             with atomic_path(out / "models" / f"{name}_pretrained.pt") as tmp:
                 torch.save({"state_dict": state, "pretraining": record}, tmp)
             log(f"{name} stream pretrained: held-out accuracy {record['test_accuracy']:.3f}")
-    pretraining = streams.records["visual"]
 
     trained = run_schemes(config, data, streams, seed, device, out / "models", progress)
-    data, schemes, baselines, maps, histories, evaluation = (
-        trained.data, trained.schemes, trained.baselines, trained.maps, trained.histories, trained.evaluation)
     timings.update(trained.timings)
 
-    targets = pigeon_targets(schemes)
     timings["total"] = time.perf_counter() - t_start
+    results = _run_record(config, seed, trained, streams, timings)
+    results.update(provenance(device, command or f"soundloc.experiments.pigeon.run_pigeon(<{config.scale} config>, seed={seed})"))
+    write_artifacts(out, results, trained.data, trained.maps, trained.histories, config.n_figure_examples)
+    return results
+
+
+def _run_record(config: PigeonConfig, seed: int, trained: TrainedSchemes, streams: Streams,
+                timings: dict[str, float]) -> dict[str, Any]:
+    """``results.json``'s content but the provenance (see :func:`run_pigeon`)."""
+    data, schemes = trained.data, trained.schemes
+    targets = pigeon_targets(schemes)
     kinds = [s.kind for s in data.test_scenes]
-    results: dict[str, Any] = {
+    wc = config.world
+    return {
         "experiment": "pigeon superstition (Senocak et al., CVPR 2018, Sec. 4-5) on the synthetic world",
-        "schemes": schemes,
-        "baselines": baselines,
-        "targets": targets,
-        "target_definitions": TARGETS,
-        "all_targets_met": bool(all(targets.values())),
-        "beats_baselines": beats_baselines(schemes, baselines),
-        "groups": {"context_bound": list(config.world.context_bound_classes),
-                   "free": [k for k in range(config.world.num_classes) if not config.world.is_context_bound(k)]},
-        "seed": seed,
-        "scale": config.scale,
-        "config": config.to_dict(),
-        "temperature": config.model.temperature,
-        "visual_stream": visual_stream_label(config.model, pretraining),
-        "visual_pretraining": pretraining,
-        "sound_pretraining": streams.records["sound"],
-        "grid": list(data.grid),
-        "protocol": evaluation.protocol.describe() if evaluation else None,
+        "schemes": schemes, "baselines": trained.baselines, "targets": targets, "target_definitions": TARGETS,
+        "all_targets_met": bool(all(targets.values())), "beats_baselines": beats_baselines(schemes, trained.baselines),
+        "groups": {"context_bound": list(wc.context_bound_classes),
+                   "free": [k for k in range(wc.num_classes) if not wc.is_context_bound(k)]},
+        "seed": seed, "scale": config.scale, "config": config.to_dict(), "temperature": config.model.temperature,
+        "visual_stream": visual_stream_label(config.model, streams.records["visual"]),
+        "visual_pretraining": streams.records["visual"], "sound_pretraining": streams.records["sound"],
+        "grid": list(data.grid), "protocol": trained.evaluation.protocol.describe(),
         "test": {"n": len(kinds), "object": kinds.count("object"), "ambient": kinds.count("ambient"),
                  "masses_measured_on": "test scenes of kind 'object'"},
         "train": {"n": len(data.splits.train), "labelled": len(data.splits.labelled)},
-        "histories": histories,
-        "timings": timings,
-        **provenance(device, command or f"soundloc.experiments.pigeon.run_pigeon(<{config.scale} config>, seed={seed})"),
+        "histories": trained.histories, "timings": timings,
     }
-    write_artifacts(out, results, data, maps, histories, config.n_figure_examples)
-    return results
 
 
 #: Config fields that do not change a run's numbers (a finished seed with other values is reused).

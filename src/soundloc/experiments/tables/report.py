@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from soundloc.experiments.run import RESULTS_FILE
 from soundloc.experiments.tables.config import BASELINES, MECHANISM_LABEL, TABLES, Row, TableConfig
 from soundloc.utils import format_pair, read_json, write_json
-from soundloc.viz import scheme_colour
+from soundloc.viz import MAX_WIDTH, scheme_colour, styled
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -57,13 +57,14 @@ def _row_line(row: Row, mechanism: str, r: dict[str, Any] | None, config: TableC
 
 def markdown_table(results: dict[str, Any]) -> str:
     """The table in Markdown: the paper's numbers beside ours, the sizes, the baselines, and
-    whether the two can be compared."""
+    whether the two can be compared. Its title is a bold line, not a heading, so that the table
+    sits under the section that shows it (a chapter, a report) without breaking its outline."""
     config = TableConfig.from_dict(results["config"])
     s = config.scale
     ours_syn = f"Ours: synthetic world ({s.name})"
     ours_real = f"Ours: Flickr-SoundNet ({s.name})"
     title = {"table1": "Table 1", "table2": "Table 2", "table3": "Table 3 (IoU@0.5 / AUC per annotator)"}[config.table]
-    lines = [f"# {title} of Senocak et al. (CVPR 2018): cIoU@0.5 / AUC in %", ""]
+    lines = [f"**{title} of Senocak et al. (CVPR 2018): cIoU@0.5 / AUC in %**", ""]
     lines.append(f"Data: {_data_label(config)}; scale `{s.name}`: \"10k\" = {s.n_10k} and \"144k\" = {s.n_144k} "
                  f"unlabelled pairs, \"2.5k\" = {s.n_2_5k} labelled pairs (Table 2's counts in proportion), "
                  f"{s.val_size} validation pairs from the supervision pool, {s.epochs} epoch(s), softmax temperature "
@@ -271,6 +272,7 @@ def localization_markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+@styled
 def plot_table(results: dict[str, Any], title: str | None = None) -> "Figure":
     """A dot chart of a table: one line per row run (label and mechanism), our mean cIoU@0.5 and
     AUC (filled dots in the scheme's colour, circles mechanism 1, squares mechanism 2, bars: std
@@ -282,7 +284,8 @@ def plot_table(results: dict[str, Any], title: str | None = None) -> "Figure":
     rows = results["rows"]
     if not rows:
         raise ValueError("results has no rows to plot")
-    fig, axes = plt.subplots(1, 2, figsize=(10.5, 1.6 + 0.32 * len(rows)), sharey=True, layout="constrained")
+    fig, axes = plt.subplots(1, 2, figsize=(MAX_WIDTH - 0.3, 2.2 + 0.34 * len(rows)), sharey=True,
+                             layout="constrained")
     y = list(range(len(rows)))[::-1]
     for ax, key, j, xlabel in ((axes[0], "ciou_at_0.5", 0, "cIoU@0.5 (%)"), (axes[1], "auc", 1, "AUC (%)")):
         for yi, r in zip(y, rows):
@@ -299,7 +302,7 @@ def plot_table(results: dict[str, Any], title: str | None = None) -> "Figure":
         ax.grid(axis="x", alpha=0.3)
     axes[0].set_yticks(y)
     axes[0].set_yticklabels([f"{r['label']} ({'mech. 1' if r['mechanism'] == 'cosine' else 'mech. 2'})"
-                             for r in rows], fontsize=8)
+                             for r in rows])
     handles = [plt.Line2D([], [], ls="none", marker="o", color=scheme_colour(scheme), label=scheme.replace("_", "-"))
                for scheme in dict.fromkeys(r["scheme"] for r in rows)]
     handles += [plt.Line2D([], [], ls="none", marker="o", mfc="none", mec="black", label="mechanism 1"),
@@ -307,9 +310,9 @@ def plot_table(results: dict[str, Any], title: str | None = None) -> "Figure":
     if results["table"] != "table3":
         handles.append(plt.Line2D([], [], ls="none", marker="D", mfc="none", mec="black", label="paper"))
     handles += [plt.Line2D([], [], ls="--", color=scheme_colour(n), label=n) for n in BASELINES if n in results["baselines"]]
-    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 5), fontsize=7, frameon=False)
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4), frameon=False)
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(title)
     return fig
 
 

@@ -307,14 +307,22 @@ def plot_table2(report: Table2Report) -> "Figure":
     Table 1), on its own axes because the two are not comparable. Returns the Figure."""
     import matplotlib.pyplot as plt
 
-    from soundloc.viz import scheme_colour
+    from soundloc.viz import MAX_WIDTH, scheme_colour, style_context
+
+    with style_context():
+        return _plot_table2(report, plt, scheme_colour, MAX_WIDTH)
+
+
+def _plot_table2(report: Table2Report, plt: Any, scheme_colour: Any, width: float) -> "Figure":
 
     if not report.seeds:
         raise ValueError(f"{report.folder}: no seed with all of its Table 2 runs finished")
     style = {"cosine": ("o", "-"), "relu": ("s", "--")}
     colour = scheme_colour("semi_supervised")
     ours_x = [report.labelled[k] for k in PAPER_LABELS]
-    fig, axes = plt.subplots(2, 2, figsize=(12.0, 7.0))
+    fig = plt.figure(figsize=(width, 8.4), layout="constrained")
+    rows = fig.subfigures(2, 1, hspace=0.04)
+    axes = {(i, j): ax for i, sub in enumerate(rows) for j, ax in enumerate(sub.subplots(1, 2))}
     names = {"ciou_at_0.5": "cIoU@0.5 (%)", "auc": "AUC (%)"}
     for j, metric in enumerate(METRICS):
         ax = axes[0, j]
@@ -337,7 +345,7 @@ def plot_table2(report: Table2Report) -> "Figure":
         ax.set_xticks(ours_x)
         ax.set_xlabel(f"labelled pairs (with {report.unlabelled} unlabelled ones)")
         ax.set_ylabel(names[metric])
-        ax.set_title(f"ours, synthetic world: {report.n_seeds} seed(s), mean ± std, dots: seeds", fontsize=9)
+        ax.set_title(f"ours, synthetic world: {report.n_seeds} seed(s),\nmean ± std, dots: seeds")
         ax.grid(alpha=0.3)
         ax = axes[1, j]
         for mechanism in MECHANISMS:
@@ -350,11 +358,10 @@ def plot_table2(report: Table2Report) -> "Figure":
         ax.set_xticks(PAPER_LABELS)
         ax.set_xlabel("labelled pairs (with 10k unlabelled ones)")
         ax.set_ylabel(names[metric])
-        ax.set_title("the paper's Table 2, Flickr-SoundNet: NOT comparable", fontsize=9)
+        ax.set_title("the paper's Table 2, Flickr-SoundNet:\nNOT comparable")
         ax.grid(alpha=0.3)
-    for row in axes:  # one legend per row, right of its panels, where it hides no line
-        row[1].legend(*row[0].get_legend_handles_labels(), fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
-    fig.tight_layout()
+    for i, sub in enumerate(rows):  # one legend per row, below its panels, where it hides no line
+        sub.legend(*axes[i, 0].get_legend_handles_labels(), loc="outside lower center", ncol=2, frameon=False)
     return fig
 
 
