@@ -80,7 +80,8 @@ from soundloc.models import ModelConfig, SoundLocalizer, build_model
 from soundloc.train import Callback, TrainConfig, Trainer
 from soundloc.train.batches import make_loader
 from soundloc.train.speed import Speed
-from soundloc.utils import atomic_open, seed_everything
+from soundloc.utils.files import atomic_open
+from soundloc.utils.seeding import seed_everything
 
 #: Dense (no sparsity) bfloat16 tensor-core peaks, FLOP/s, by device-name fragment. NVIDIA's
 #: H100 SXM5 datasheet gives 1,979 TFLOPS bf16 "with sparsity", i.e. 989.4 TFLOP/s dense; the

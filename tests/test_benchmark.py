@@ -190,7 +190,7 @@ def test_cli_bad_input_is_one_line_exit_2(args: list[str], message: str, tmp_pat
 def test_scheme_models_reuse_a_run_of_the_same_experiment(model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     from soundloc.experiments import pigeon
     from soundloc.experiments.pigeon import PigeonConfig
-    from soundloc.utils import write_json
+    from soundloc.utils.files import write_json
 
     config = PigeonConfig.at_scale("quick")
     run = tmp_path / "run"

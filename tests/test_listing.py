@@ -1,4 +1,4 @@
-"""Tests of soundloc.listing: the lines a listing shows are exactly the selected lines of the
+"""Tests of soundloc.book.listing: the lines a listing shows are exactly the selected lines of the
 object's source (checked against the file itself), gaps become one indented ``...`` line, the
 result is dedented, and the Markdown is a ``python`` code block under a caption."""
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from soundloc import losses
-from soundloc.listing import ELISION, SourceListing, show_source, source_listing
+from soundloc.book.listing import ELISION, SourceListing, show_source, source_listing
 
 
 def _sample(x: float, y: float) -> float:

@@ -13,7 +13,7 @@ from soundloc.cli import main
 from soundloc.config import parse_seeds
 from soundloc.experiments import tables as tr
 from soundloc.experiments.tables import TableScale
-from soundloc.utils import json_safe
+from soundloc.utils.files import json_safe
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -30,7 +30,8 @@ import torch.nn.functional as F
 
 from soundloc.constants import ANNOTATION_FRAME, SAMPLE_RATE, SCHEMES
 from soundloc.data.types import Annotation
-from soundloc.utils import atomic_path, mean_std
+from soundloc.utils.files import atomic_path
+from soundloc.utils.summary import mean_std
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

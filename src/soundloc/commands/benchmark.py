@@ -133,7 +133,8 @@ def _run(args: argparse.Namespace, out: Path) -> int:
     from soundloc.experiments.benchmark import BenchmarkSettings, benchmark_markdown, run_benchmark, write_pairs_csv
     from soundloc.experiments.localize import BUNDLED_CHECKPOINT, load_localizer
     from soundloc.experiments.provenance import git_commit, provenance
-    from soundloc.utils import atomic_open, default_device, write_json
+    from soundloc.utils.device import default_device
+    from soundloc.utils.files import atomic_open, write_json
 
     checkpoint = args.checkpoint or BUNDLED_CHECKPOINT
     model = load_localizer(checkpoint)

@@ -89,7 +89,7 @@ def load_heatmaps(path: Path) -> dict[str, Any]:
     import numpy as np
     import torch
 
-    from soundloc.utils import read_torch_file
+    from soundloc.utils.files import read_torch_file
 
     if not path.is_file():
         raise FileNotFoundError(f"{path}: heatmaps file not found")
@@ -118,7 +118,7 @@ def load_heatmaps(path: Path) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     from soundloc.data.layout import read_annotations, read_id_list
     from soundloc.metrics import evaluate, format_table, get_protocol
-    from soundloc.utils import write_json
+    from soundloc.utils.files import write_json
 
     try:
         check_device("--device", args.device)

@@ -53,7 +53,7 @@ from soundloc.data.layout import (
 )
 from soundloc.data.leakage import dedupe, read_ids
 from soundloc.data.types import ANNOTATION_FRAME, SAMPLE_RATE, Annotation
-from soundloc.utils import atomic_path
+from soundloc.utils.files import atomic_path
 
 BOX_TAGS = frozenset({"bbox", "bndbox", "box"})
 TAG_VALUES = frozenset({"object", "ambient"})

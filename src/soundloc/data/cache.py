@@ -44,7 +44,7 @@ from soundloc.data import io
 from soundloc.data.dataset import AVDataset
 from soundloc.data.layout import read_index
 from soundloc.data.types import SAMPLE_RATE
-from soundloc.utils import read_json, write_json
+from soundloc.utils.files import read_json, write_json
 
 CACHE_VERSION = 1
 INDEX_NAME = "index.json"

@@ -34,7 +34,7 @@ from soundloc.metrics.baselines import random_maps
 from soundloc.metrics.openset import map_confidence
 from soundloc.metrics.retrieval import DEFAULT_KS, RetrievalScores, retrieval_scores
 from soundloc.models import LocalizerOutput, SoundLocalizer
-from soundloc.utils import progress_bar
+from soundloc.utils.progress import progress_bar
 
 #: replacement sounds of :func:`negative_audio_test`; ``same_class`` is the control (a sound the
 #: map *should* follow as it follows the pair's own)

@@ -21,7 +21,7 @@ from soundloc.metrics.groundtruth import AnnotationLike, gt_maps
 from soundloc.metrics.prediction import _predict, as_heatmap_batch
 from soundloc.metrics.protocol import PRESETS, Protocol, get_protocol
 from soundloc.metrics.scores import AnnotatorScores, ciou_from_set, per_annotator_scores, success_and_auc, success_curve
-from soundloc.utils import json_safe
+from soundloc.utils.files import json_safe
 
 
 def protocol_name(protocol: Protocol) -> str:
@@ -255,3 +255,6 @@ def format_table(result: EvaluationResult) -> str:
         for r in arows:
             lines.append(f"{r[0]:<{v0}}  {r[1]:>{v1}}  {r[2]:>7}")
     return "\n".join(lines)
+
+
+__all__ = ["EvaluationResult", "evaluate", "format_table", "protocol_name"]

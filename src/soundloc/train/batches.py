@@ -18,7 +18,7 @@ from torch.utils.data import ConcatDataset, DataLoader, Sampler, Subset
 from soundloc.data.dataset import SkipUnreadable
 from soundloc.data.types import collate, collate_readable
 from soundloc.train.config import TrainConfig
-from soundloc.utils import progress_bar
+from soundloc.utils.progress import progress_bar
 
 
 def derived_seed(seed: int, epoch: int, stream: int) -> int:

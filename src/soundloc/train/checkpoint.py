@@ -19,7 +19,8 @@ import torch
 
 from soundloc.models import ModelConfig, SoundLocalizer, build_model, save_model
 from soundloc.train.records import EpochSteps
-from soundloc.utils import atomic_path, get_rng_state, read_torch_file, set_rng_state
+from soundloc.utils.files import atomic_path, read_torch_file
+from soundloc.utils.seeding import get_rng_state, set_rng_state
 
 #: A :class:`~soundloc.train.Trainer` (its module imports this one).
 Trainer = Any

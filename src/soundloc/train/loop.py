@@ -36,7 +36,9 @@ from soundloc.train.distributed import Distribution, distributed_world
 from soundloc.train.records import Callback, EpochSteps, History, epoch_record, skipped_step
 from soundloc.train.speed import Speed
 from soundloc.train.validation import ValFn, cached_forward, validate, weighted_means
-from soundloc.utils import default_device, progress_bar, seed_everything
+from soundloc.utils.device import default_device
+from soundloc.utils.progress import progress_bar
+from soundloc.utils.seeding import seed_everything
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:

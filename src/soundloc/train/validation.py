@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 
 from soundloc.data.types import Batch, collate
 from soundloc.models import LocalizerOutput, SoundLocalizer
-from soundloc.utils import progress_bar
+from soundloc.utils.progress import progress_bar
 
 ValFn = Callable[[SoundLocalizer, Any], dict[str, float]]
 

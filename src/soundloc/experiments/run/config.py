@@ -17,7 +17,7 @@ from soundloc.constants import PRESETS, Preset
 from soundloc.data.synthetic.config import WorldConfig
 from soundloc.models import ModelConfig
 from soundloc.train.config import TrainConfig
-from soundloc.utils import read_json
+from soundloc.utils.files import read_json
 
 DataSource = Literal["synthetic", "folder", "packed"]
 Selection = Literal["val_auc", "val_ciou"]

@@ -20,7 +20,7 @@ from typing import Any
 from soundloc.experiments.run.config import RunConfig
 from soundloc.models import ModelConfig
 from soundloc.train import Callback, Trainer, checkpoint_position, read_checkpoint, save_trained
-from soundloc.utils import atomic_open, read_json, stale_parts, write_json
+from soundloc.utils.files import atomic_open, read_json, stale_parts, write_json
 
 CONFIG_FILE = "config.json"
 LAST_CHECKPOINT = "last.pt"

@@ -30,7 +30,8 @@ from soundloc.experiments.run.folder import (BEST_MODEL, CONFIG_FILE, LAST_CHECK
 from soundloc.metrics import evaluate
 from soundloc.models import SoundLocalizer, build_model, load_model
 from soundloc.train import Trainer, distributed_world, predict_attention, resume_trainer
-from soundloc.utils import json_safe, seed_everything, write_json
+from soundloc.utils.files import json_safe, write_json
+from soundloc.utils.seeding import seed_everything
 
 
 def score(model: SoundLocalizer, dataset: Any, grid: tuple[int, int], baselines: bool = False,

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from soundloc.experiments.run import RESULTS_FILE
 from soundloc.experiments.tables.config import BASELINES, MECHANISM_LABEL, TABLES, Row, TableConfig
-from soundloc.utils import format_pair, read_json, write_json
+from soundloc.utils.files import read_json, write_json
+from soundloc.utils.summary import format_pair
 from soundloc.viz import MAX_WIDTH, scheme_colour, styled
 
 if TYPE_CHECKING:

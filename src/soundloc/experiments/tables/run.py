@@ -21,14 +21,16 @@ from soundloc.experiments.run import (CONFIG_FILE, RESULTS_FILE, RunConfig, buil
 from soundloc.experiments.run.config import RESUMABLE_TRAIN, differences
 from soundloc.experiments.tables.config import BASELINES, PAPER_RANDOM, TABLES, Row, TableConfig
 from soundloc.experiments.tables.report import csv_table, markdown_table
-from soundloc.utils import atomic_open, default_device, json_safe, mean_std, read_json, write_json
+from soundloc.utils.device import default_device
+from soundloc.utils.files import atomic_open, json_safe, read_json, write_json
+from soundloc.utils.summary import mean_std
 
 #: What may differ between a row's recorded run and the table's: where and how fast it ran.
 RUN_PLACE = ("threads", *(f"train.{name}" for name in RESUMABLE_TRAIN if name != "epochs"))
 
 
 def percent_mean_std(values: list[float]) -> tuple[float, float | None]:
-    """:func:`~soundloc.utils.mean_std` of fractions, in % (the paper's tables)."""
+    """:func:`~soundloc.utils.summary.mean_std` of fractions, in % (the paper's tables)."""
     return mean_std([100.0 * v for v in values])
 
 

@@ -39,7 +39,8 @@ from typing import TYPE_CHECKING, Any
 
 from soundloc.experiments.run import RESULTS_FILE
 from soundloc.experiments.tables.config import BASELINES, MECHANISM_LABEL, PAPER_RANDOM, TABLES
-from soundloc.utils import format_pair, mean_std, read_json
+from soundloc.utils.files import read_json
+from soundloc.utils.summary import format_pair, mean_std
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
