@@ -100,6 +100,26 @@ def normalize_gt(gt_attention: torch.Tensor, has_gt: torch.Tensor) -> torch.Tens
     return torch.where(has_gt[:, None], gt_attention / safe[:, None], torch.zeros_like(gt_attention))
 
 
+def _check_attention_inputs(logits: torch.Tensor, gt_attention: torch.Tensor,
+                            has_gt: torch.Tensor | None) -> torch.Tensor:
+    """``ValueError``/``TypeError`` unless ``logits`` and ``gt_attention`` are float maps of one
+    shape and ``has_gt`` ``[B]`` bools (``None``: all); returns ``has_gt`` as bools on the device."""
+    _check_float(logits, "logits", (2, 3))
+    _check_float(gt_attention, "gt_attention", (2, 3))
+    if gt_attention.shape != logits.shape:
+        raise ValueError(
+            f"gt_attention must have the shape of logits {tuple(logits.shape)}, got {tuple(gt_attention.shape)}"
+        )
+    b = logits.shape[0]
+    if has_gt is None:
+        has_gt = torch.ones(b, dtype=torch.bool, device=logits.device)
+    if not isinstance(has_gt, torch.Tensor):
+        raise TypeError(f"has_gt must be a torch.Tensor of bools, got {type(has_gt).__name__}")
+    if has_gt.shape != (b,):
+        raise ValueError(f"has_gt must have shape [{b}], got {tuple(has_gt.shape)}")
+    return has_gt.to(device=logits.device, dtype=torch.bool)
+
+
 def attention_loss(
     logits: torch.Tensor,
     gt_attention: torch.Tensor,
@@ -123,20 +143,8 @@ def attention_loss(
             ``"labelled_mean"`` averages over the labelled rows (0 when none); ``"sum"``;
             ``"none"`` gives ``[B]`` with zeros on unlabelled rows.
     """
-    logits = _check_float(logits, "logits", (2, 3))
-    gt_attention = _check_float(gt_attention, "gt_attention", (2, 3))
-    if gt_attention.shape != logits.shape:
-        raise ValueError(
-            f"gt_attention must have the shape of logits {tuple(logits.shape)}, got {tuple(gt_attention.shape)}"
-        )
+    has_gt = _check_attention_inputs(logits, gt_attention, has_gt)
     b = logits.shape[0]
-    if has_gt is None:
-        has_gt = torch.ones(b, dtype=torch.bool, device=logits.device)
-    if not isinstance(has_gt, torch.Tensor):
-        raise TypeError(f"has_gt must be a torch.Tensor of bools, got {type(has_gt).__name__}")
-    if has_gt.shape != (b,):
-        raise ValueError(f"has_gt must have shape [{b}], got {tuple(has_gt.shape)}")
-    has_gt = has_gt.to(device=logits.device, dtype=torch.bool)
     flat_logits = logits.reshape(b, -1)
     gt = normalize_gt(gt_attention.reshape(b, -1).to(flat_logits.dtype), has_gt)
     if from_logits:
