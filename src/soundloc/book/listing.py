@@ -85,17 +85,19 @@ def _defines(node: ast.stmt, name: str) -> bool:
 
 
 def _definition(source: str, name: str | None, module: bool, label: str) -> Any:
-    """The definition of ``name`` in the body of the (dedented) ``source``'s module, class or
-    function (``label`` names it in the error), or, without ``name``, the definition (or the
-    module) ``source`` is."""
+    """The definition of ``name`` in the body of the (dedented) ``source``'s module or class (a
+    ``def``, a ``class`` or an assignment) or function (a nested ``def`` or ``class``), or,
+    without ``name``, the definition (or the module) ``source`` is; ``label`` names it in errors."""
     tree = ast.parse(source)
     outer: Any = tree if module else tree.body[0]
     if name is None:
         return outer
+    in_function = isinstance(outer, (ast.FunctionDef, ast.AsyncFunctionDef))  # its assignments are no definitions
     for node in outer.body:
-        if _defines(node, name):
+        if _defines(node, name) and not (in_function and isinstance(node, (ast.Assign, ast.AnnAssign))):
             return node
-    raise ValueError(f"{label} has no definition named {name!r} (a def, a class or an assignment in its body)")
+    raise ValueError(f"{label} has no definition named {name!r} (a def or a class in its body; in a module's "
+                     "or a class's, also an assignment)")
 
 
 def _docstring_lines(node: Any) -> set[int]:
