@@ -173,3 +173,23 @@ def test_an_interrupted_table_continues_and_a_folder_of_another_is_refused(tmp_p
     assert main([*command, str(tmp_path / "run")]) == 2
     assert "holds a training run (config.json), not a table" in capsys.readouterr().err
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["config.json"]
+
+
+def test_every_committed_table_loads_and_its_runs_are_the_ones_it_gives_now() -> None:
+    # each committed table's config loads, and every run folder it holds has exactly the config the
+    # table gives that row today (the presets and the scales name the same training as when it ran;
+    # only where and how fast it ran may differ): the table could be continued in place
+    from soundloc.experiments.run import RunConfig
+    from soundloc.experiments.tables import check_table_folder
+
+    root = Path(__file__).resolve().parents[1] / "benchmarks" / "tables"
+    tables = sorted(root.glob("*/results.json"))
+    assert tables
+    for path in tables:
+        config = TableConfig.from_dict(json.loads(path.read_text())["config"])
+        check_table_folder(config, path.parent)
+        runs = sorted(path.parent.glob("runs/*/config.json"))
+        assert runs, path
+        for run in runs:
+            recorded = RunConfig.from_dict(json.loads(run.read_text()))
+            assert RunConfig.from_dict(json.loads(json.dumps(recorded.to_dict()))) == recorded
