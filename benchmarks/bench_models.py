@@ -22,7 +22,7 @@ import torch
 
 from soundloc.losses import semi_supervised_loss, shuffle_negatives
 from soundloc.models import ModelConfig, SoundLocalizer, build_model
-from soundloc.utils import seed_everything
+from soundloc.utils.seeding import seed_everything
 
 
 def _count(module: torch.nn.Module, trainable_only: bool = False) -> int:

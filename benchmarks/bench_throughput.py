@@ -27,7 +27,8 @@ import torch
 
 from soundloc.losses import semi_supervised_loss, shuffle_negatives
 from soundloc.models import ModelConfig, build_model
-from soundloc.utils import default_device, seed_everything
+from soundloc.utils.device import default_device
+from soundloc.utils.seeding import seed_everything
 
 
 def _sync(device: torch.device) -> None:

@@ -77,8 +77,11 @@ from soundloc.data.sound_features import WithSoundFeatures, ensure_sound_feature
 from soundloc.data.types import Batch, Sample
 from soundloc.losses import sample_negatives, unsupervised_loss
 from soundloc.models import ModelConfig, SoundLocalizer, build_model
-from soundloc.train import TrainConfig, Trainer
-from soundloc.utils import atomic_open, seed_everything
+from soundloc.train import Callback, TrainConfig, Trainer
+from soundloc.train.batches import make_loader
+from soundloc.train.speed import Speed
+from soundloc.utils.files import atomic_open
+from soundloc.utils.seeding import seed_everything
 
 #: Dense (no sparsity) bfloat16 tensor-core peaks, FLOP/s, by device-name fragment. NVIDIA's
 #: H100 SXM5 datasheet gives 1,979 TFLOPS bf16 "with sparsity", i.e. 989.4 TFLOP/s dense; the
@@ -224,11 +227,13 @@ class JpegBytes(Dataset[Sample]):
         return sample
 
 
-class DeviceJpegTrainer(Trainer):
-    """The engine's :class:`~soundloc.train.Trainer` with frames decoded on the training device
-    (``torchvision.io.decode_jpeg``, nvJPEG on CUDA) and resized there (bilinear, antialiased)."""
+class DeviceJpegSpeed(Speed):
+    """The trainer's :class:`~soundloc.train.speed.Speed` with frames decoded on the training
+    device (``torchvision.io.decode_jpeg``, nvJPEG on CUDA) and resized there (bilinear, antialiased)."""
 
-    image_size: int = 0
+    def __init__(self, config: TrainConfig, device: torch.device, image_size: int) -> None:
+        super().__init__(config, device)
+        self.image_size = image_size
 
     def prepare_batch(self, batch: Batch) -> Batch:
         from torchvision.io import decode_jpeg
@@ -302,27 +307,31 @@ class _Done(Exception):
     """Raised by the timing hook once the timed steps are done (ends :meth:`Trainer.fit`)."""
 
 
-class ClockedTrainer(DeviceJpegTrainer):
-    """A trainer that times its steps from the end of the warm-up to the last timed step
-    (``on_step_end``; the device is synchronised at both ends) and then stops ``fit``."""
+class Clock(Callback):
+    """Times a trainer's steps from the end of the warm-up to the last timed step (the device
+    synchronised at both ends), then stops ``fit``."""
 
-    warmup: int = 0
-    timed: int = 0
-    jpeg: bool = False
+    def __init__(self, warmup: int, timed: int) -> None:
+        self.warmup, self.timed = warmup, timed
+        self.t0 = self.t1 = 0.0
 
-    def prepare_batch(self, batch: Batch) -> Batch:
-        return super().prepare_batch(batch) if self.jpeg else Trainer.prepare_batch(self, batch)
-
-    def on_step_end(self, batch: Batch, parts: dict[str, Any]) -> None:
-        done = self.step
-        if done == self.warmup:
-            sync(self.device)
-            reset_peak(self.device)
+    def on_step_end(self, trainer: Any, batch: Batch, parts: dict[str, Any]) -> None:
+        if trainer.step == self.warmup:
+            sync(trainer.device)
+            reset_peak(trainer.device)
             self.t0 = time.perf_counter()
-        elif done == self.warmup + self.timed:
-            sync(self.device)
+        elif trainer.step == self.warmup + self.timed:
+            sync(trainer.device)
             self.t1 = time.perf_counter()
             raise _Done
+
+
+def engine_trainer(cfg: ModelConfig, config: TrainConfig, jpeg: bool, callbacks: list[Callback]) -> Trainer:
+    """The trainer of (b), or of (b') with frames decoded on the device."""
+    trainer = Trainer(build_model(cfg), config, callbacks=callbacks)
+    if jpeg:
+        trainer.speed = DeviceJpegSpeed(config, trainer.device, cfg.image_size)
+    return trainer
 
 
 def plain_variant(args: argparse.Namespace, cfg: ModelConfig, root: Path, ids: list[str],
@@ -409,15 +418,15 @@ def engine_variant(args: argparse.Namespace, cfg: ModelConfig, root: Path, ids: 
         0 if device.type == "cpu" else min(8, os.cpu_count() or 1))
     config = engine_config(args, device, workers)
     seed_everything(args.seed)
-    trainer = ClockedTrainer(build_model(cfg), config)
-    trainer.warmup, trainer.timed, trainer.jpeg, trainer.image_size = args.warmup, args.steps, jpeg, cfg.image_size
+    clock = Clock(args.warmup, args.steps)
+    trainer = engine_trainer(cfg, config, jpeg, [clock])
     data, cache_times = engine_data(args, cfg, root, ids, trainer.model, jpeg)
     try:
         trainer.fit(data)
         raise RuntimeError(f"--pairs too few: the run ended before {args.warmup + args.steps} steps")
     except _Done:
         pass
-    seconds = trainer.t1 - trainer.t0
+    seconds = clock.t1 - clock.t0
     peak = peak_bytes(device)
     flops = engine_flops(args, cfg, data, device, workers, jpeg)
     phases = profile_steps(trainer, data, args.profile_steps) if args.profile_steps and profile else {}
@@ -437,10 +446,9 @@ def engine_flops(args: argparse.Namespace, cfg: ModelConfig, data: Any, device: 
     from the counter; the operations are the same)."""
     config = dataclasses.replace(engine_config(args, device, 0), compile=False)
     seed_everything(args.seed)
-    counter = ClockedTrainer(build_model(cfg), config)
-    counter.jpeg, counter.image_size = jpeg, cfg.image_size
-    batch = next(iter(counter.make_loader(data)))
-    counter.seed_epoch(0)
+    counter = engine_trainer(cfg, config, jpeg, [])
+    batch = next(iter(make_loader(data, config, counter.generators.shuffle, device.type == "cuda")))
+    counter.generators.seed_epoch(0)
     return count_flops(lambda: counter.train_step(batch))
 
 
@@ -450,8 +458,8 @@ def profile_steps(trainer: Trainer, data: Any, steps: int) -> dict[str, float]:
     wait (the next batch from the loader), copy to the device (and frame decoding), forward +
     loss, backward, optimizer step."""
     device = trainer.device
-    loader = trainer.make_loader(data)
-    trainer.seed_epoch(1)
+    loader = make_loader(data, trainer.config, trainer.generators.shuffle, device.type == "cuda")
+    trainer.generators.seed_epoch(1)
     totals = dict.fromkeys(("data wait", "to device", "forward + loss", "backward", "optimizer"), 0.0)
     batches: Iterator[Batch] = iter(loader)
     next(batches)  # starts the workers
@@ -459,20 +467,21 @@ def profile_steps(trainer: Trainer, data: Any, steps: int) -> dict[str, float]:
         t0 = time.perf_counter()
         batch = next(batches)
         t1 = time.perf_counter()
-        batch = trainer.prepare_batch(batch)
+        batch = trainer.speed.prepare_batch(batch)
         sync(device)
         t2 = time.perf_counter()
-        with trainer.autocast():
-            loss, _ = trainer.compute_loss(batch, trainer.forward(batch))
+        with trainer.speed.autocast():
+            loss, _ = trainer.compute_loss(batch, trainer.forward(batch), trainer.generators.negative)
         sync(device)
         t3 = time.perf_counter()
         trainer.optimizer.zero_grad(set_to_none=True)
-        (trainer.scaler.scale(loss) if trainer.scaler is not None else loss).backward()
+        scaler = trainer.speed.scaler
+        (scaler.scale(loss) if scaler is not None else loss).backward()
         sync(device)
         t4 = time.perf_counter()
-        if trainer.scaler is not None:
-            trainer.scaler.step(trainer.optimizer)
-            trainer.scaler.update()
+        if scaler is not None:
+            scaler.step(trainer.optimizer)
+            scaler.update()
         else:
             trainer.optimizer.step()
         sync(device)

@@ -10,24 +10,21 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import CLIP, tiny_model
 from soundloc.cli import main
 from soundloc.data.layout import read_annotations, write_annotations
 from soundloc.data.synthetic import SyntheticWorld, WorldConfig, write_world
 from soundloc.experiments import benchmark as bm
 from soundloc.metrics import evaluate, gt_maps
 from soundloc.metrics.openset import ground_truth_areas, open_set_scores
-from soundloc.models import ModelConfig, build_model, min_samples_for, save_model
+from soundloc.models import save_model
 from soundloc.train import predict_attention
 
-CLIP = min_samples_for("short")
 
 
 @pytest.fixture(scope="module")
 def model() -> torch.nn.Module:
-    torch.manual_seed(0)
-    return build_model(ModelConfig.cpu(visual_width=4, visual_dim=8, visual_stride=8, sound_width=0.0625, sound_dim=8,
-                                       sound_hidden=8, visual_hidden=8, image_size=32, clip_samples=CLIP,
-                                       temperature=0.1)).eval()
+    return tiny_model(0, temperature=0.1).eval()
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +187,7 @@ def test_cli_bad_input_is_one_line_exit_2(args: list[str], message: str, tmp_pat
 def test_scheme_models_reuse_a_run_of_the_same_experiment(model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     from soundloc.experiments import pigeon
     from soundloc.experiments.pigeon import PigeonConfig
-    from soundloc.utils import write_json
+    from soundloc.utils.files import write_json
 
     config = PigeonConfig.at_scale("quick")
     run = tmp_path / "run"

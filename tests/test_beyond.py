@@ -7,12 +7,12 @@ import math
 import pytest
 import torch
 
+from conftest import tiny_model
 from soundloc.data.synthetic import SyntheticDataset, SyntheticWorld, WorldConfig, world_splits
 from soundloc.experiments import beyond
 from soundloc.metrics import evaluate
 from soundloc.metrics.retrieval import (chance_recall_at_k, first_positive_rank, median_rank, recall_at_k,
                                         retrieval_scores)
-from soundloc.models import ModelConfig, build_model, min_samples_for
 from soundloc.train import predict_attention
 
 SIM = torch.tensor([[0.9, 0.1, 0.5],
@@ -90,10 +90,7 @@ def test_replacement_sounds() -> None:
 def tiny() -> tuple[torch.nn.Module, SyntheticDataset]:
     world = SyntheticWorld(WorldConfig(image_size=32, clip_seconds=0.5), seed=3)
     splits = world_splits(world, 24, 12, 0)
-    torch.manual_seed(0)
-    model = build_model(ModelConfig.cpu(visual_width=4, visual_dim=8, visual_stride=8, sound_width=0.0625, sound_dim=8,
-                                        sound_hidden=8, visual_hidden=8, image_size=32,
-                                        clip_samples=min_samples_for("short"), temperature=0.1))
+    model = tiny_model(0, temperature=0.1)
     return model, SyntheticDataset(world, splits.test, grid=None, labelled=False)
 
 

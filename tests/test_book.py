@@ -1,6 +1,6 @@
-"""Tests of soundloc.book: glue uses myst-nb's glue when it is importable and prints otherwise;
-interactive_frontend is true only with ipywidgets and a person's front-end (Colab, a Jupyter
-server's session), never under papermill, nbval or the book build."""
+"""Tests of soundloc.book's notebook helpers: glue uses myst-nb's glue when it is importable and
+prints otherwise; interactive_frontend is true only with ipywidgets and a person's front-end
+(Colab, a Jupyter server's session), never under papermill, nbval or the book build."""
 from __future__ import annotations
 
 import builtins
@@ -42,18 +42,22 @@ def test_glue_needs_a_name() -> None:
 
 
 def test_interactive_frontend(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in book.FRONTEND_VARIABLES:
+    # ipywidgets present or not as the test says (find_spec answers for it), whatever is installed
+    widgets = {"installed": True}
+    monkeypatch.setattr(book.notebook.importlib.util, "find_spec",
+                        lambda name: object() if name == "ipywidgets" and widgets["installed"] else None)
+    for var in book.notebook.FRONTEND_VARIABLES:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.delitem(sys.modules, "google.colab", raising=False)
     monkeypatch.setenv("JPY_PARENT_PID", "1")  # every jupyter_client kernel has it: no sign of a person
-    assert not book.interactive_frontend()
-    monkeypatch.setenv("JPY_SESSION_NAME", "/home/me/chapter.ipynb")
-    assert book.interactive_frontend() is (book.importlib.util.find_spec("ipywidgets") is not None)
+    assert book.interactive_frontend() is False
+    monkeypatch.setenv("JPY_SESSION_NAME", "/home/me/chapter.ipynb")  # a Jupyter server's notebook
+    assert book.interactive_frontend() is True
     monkeypatch.delenv("JPY_SESSION_NAME")
-    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
-    assert book.interactive_frontend() is (book.importlib.util.find_spec("ipywidgets") is not None)
-    monkeypatch.setattr(book.importlib.util, "find_spec", lambda name: None)
-    assert not book.interactive_frontend()
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))  # Colab
+    assert book.interactive_frontend() is True
+    widgets["installed"] = False  # a person is looking, but there are no widgets to show
+    assert book.interactive_frontend() is False
 
 
 def test_show_markdown_displays_markdown_or_prints(monkeypatch: pytest.MonkeyPatch,

@@ -22,7 +22,6 @@ Run as a script, this file is one rank of that world (the test launches it twice
 """
 from __future__ import annotations
 
-import math
 import os
 import socket
 import subprocess
@@ -33,12 +32,10 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import tiny_model as tiny_model_with_batchnorm, tone_pairs
 from soundloc.data import Sample
-from soundloc.models import ModelConfig, build_model, min_samples_for
 from soundloc.train import EpochOrder, ShardedEpochOrder, TrainConfig, Trainer, read_checkpoint, save_checkpoint
 
-CLIP = min_samples_for("short")
-SIZE = 32
 WORLD = 2
 LR, MOMENTUM = 0.05, 0.9
 STEPS = 4  # optimizer steps per epoch: 16 pairs (2 unreadable) in global batches of 4
@@ -51,12 +48,9 @@ def atol(steps: int) -> float:
 
 
 def tiny_model(seed: int = 0) -> nn.Module:
-    """test_train's tiny model without BatchNorm: on the CPU, trained BatchNorm cannot be
-    synchronised (SyncBatchNorm needs CUDA), and the point here is the objective."""
-    torch.manual_seed(seed)
-    model = build_model(ModelConfig.cpu(
-        visual_width=4, visual_dim=8, visual_stride=8, sound_width=0.0625, sound_dim=8,
-        sound_hidden=8, visual_hidden=8, image_size=SIZE, clip_samples=CLIP))
+    """The tiny model without BatchNorm: on the CPU, trained BatchNorm cannot be synchronised
+    (SyncBatchNorm needs CUDA), and the point here is the objective."""
+    model = tiny_model_with_batchnorm(seed)
     for module in list(model.modules()):
         for name, child in list(module.named_children()):
             if isinstance(child, nn.modules.batchnorm._BatchNorm):
@@ -66,16 +60,7 @@ def tiny_model(seed: int = 0) -> nn.Module:
 
 def pairs(n: int = 16, labelled: frozenset[int] = frozenset({0, 2, 3, 7, 9, 12})) -> list[Sample]:
     """``n`` pairs of flat colours and pure tones, some with a one-cell ground truth (4x4 grid)."""
-    g = torch.Generator().manual_seed(1)
-    t = torch.arange(CLIP) / 22050
-    out = []
-    for i in range(n):
-        gt = torch.zeros(4, 4)
-        gt[i % 4, (i // 4) % 4] = 1.0
-        out.append(Sample(id=f"s{i}", image=torch.rand(3, 1, 1, generator=g).expand(3, SIZE, SIZE).clone(),
-                          waveform=0.5 * torch.sin(2 * math.pi * 150 * (i + 1) * t),
-                          gt_attention=gt if i in labelled else None))
-    return out
+    return tone_pairs(n, labelled)
 
 
 class Corrupt(torch.utils.data.Dataset):
@@ -105,10 +90,7 @@ def config(epochs: int = 2) -> TrainConfig:
 
 def frozen_model() -> nn.Module:
     """The tiny model with both streams frozen (their BatchNorm too), for cached sound features."""
-    torch.manual_seed(0)
-    return build_model(ModelConfig.cpu(
-        visual_width=4, visual_dim=8, visual_stride=8, sound_width=0.0625, sound_dim=8, sound_hidden=8,
-        visual_hidden=8, image_size=SIZE, clip_samples=CLIP, freeze_sound=True, freeze_visual=True))
+    return tiny_model_with_batchnorm(0, freeze_sound=True, freeze_visual=True)
 
 
 def cached_pairs() -> list[Sample]:
@@ -228,11 +210,11 @@ def test_two_processes_equal_one_process(tmp_path: Path) -> None:
 
 
 def test_trainable_batchnorm_is_refused_on_cpu_with_several_processes(monkeypatch: pytest.MonkeyPatch) -> None:
-    import soundloc.train as train_module
-    monkeypatch.setattr(train_module, "distributed_world", lambda: (0, 2))
-    model = build_model(ModelConfig.cpu(visual_width=4, visual_dim=8, visual_stride=8, sound_width=0.0625,
-                                        sound_dim=8, sound_hidden=8, visual_hidden=8, image_size=SIZE,
-                                        clip_samples=CLIP))
+    import soundloc.train.distributed as distributed
+    import soundloc.train.loop as loop
+    for module in (distributed, loop):
+        monkeypatch.setattr(module, "distributed_world", lambda: (0, 2))
+    model = tiny_model_with_batchnorm()
     with pytest.raises(ValueError, match="BatchNorm"):
         Trainer(model, TrainConfig(batch_size=4, progress=False, device="cpu"))
     with pytest.raises(ValueError, match="divisible"):

@@ -1,6 +1,6 @@
-"""Tests of soundloc.experiments.engine and ``soundloc train``: the config from a file and
-options, the run folder, splits that keep validation and test out of training, resume, and
-one-line errors. Tiny models on a tiny synthetic world keep each run to seconds."""
+"""Tests of soundloc.experiments.run and ``soundloc train``: the config from a file and
+options, the presets, the run folder, splits that keep validation and test out of training,
+resume, and one-line errors. The tiny model on a tiny synthetic world keeps each run to seconds."""
 from __future__ import annotations
 
 import csv
@@ -10,26 +10,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import TINY_MODEL, TINY_WORLD, tiny_run as tiny_dict
 from soundloc.cli import main
 from soundloc.data import SyntheticWorld, WorldConfig, io, write_world
 from soundloc.data.layout import read_id_list, split_path
-from soundloc.experiments.engine import (
-    TrainRunConfig,
-    build_data,
-    build_run_config,
-    load_config_file,
-)
+from soundloc.experiments.run import DataConfig, RunConfig, RunFolder, build_data, load_config_file
 from soundloc.models import ModelConfig, load_model
-
-TINY_MODEL = dict(visual_width=4, visual_dim=8, visual_stride=8, sound_width=0.0625, sound_dim=8,
-                  sound_hidden=8, visual_hidden=8)
-TINY_WORLD = dict(image_size=32, clip_seconds=0.5)
-
-
-def tiny_dict(**train: object) -> dict:
-    return {"model": dict(TINY_MODEL), "data": {"world": dict(TINY_WORLD), "n_scenes": 120, "n_test": 30},
-            "labelled": 12, "val_size": 12,
-            "train": {"epochs": 2, "batch_size": 8, "lr": 3e-3, "checkpoint_every": 1, **train}}
+from soundloc.train import TrainConfig
 
 
 def write_config(path: Path, d: dict) -> Path:
@@ -43,28 +30,57 @@ def read_log(run: Path) -> list[dict[str, str]]:
 
 
 def test_config_from_a_partial_dict_round_trips_and_rejects_unknown_keys(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    config = build_run_config(tiny_dict())
+    config = RunConfig.from_dict(tiny_dict())
     # the cpu preset, changed only where asked, sized to the world's images and clips
     assert config.model == ModelConfig.cpu(**TINY_MODEL, image_size=32, clip_samples=11025)
     assert config.train.scheme == "semi_supervised" and config.train.epochs == 2
-    assert TrainRunConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
-    paper = build_run_config({"preset": "paper", "data": {"source": "folder", "root": "x"}, "model": {"pretrained": False}})
+    assert RunConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    paper = RunConfig.from_dict({"preset": "paper", "data": {"source": "folder", "root": "x"}, "model": {"pretrained": False}})
     assert paper.model == ModelConfig.paper(pretrained=False)
     # the paper preset trains as the authors' README command: Adam, lr 1e-4, batch 30, 10 epochs
     assert (paper.train.optimizer, paper.train.lr, paper.train.batch_size, paper.train.epochs) == ("adam", 1e-4, 30, 10)
-    for bad, name in (({"train": {"lrr": 1}}, "lrr"), ({"model": {"colour": 1}}, "colour"), ({"seeds": 3}, "seeds")):
+    for bad, name in (({"train": {"lrr": 1}}, "lrr"), ({"model": {"colour": 1}}, "colour"), ({"seeds": 3}, "seeds"),
+                      ({"preset": "gpu"}, "preset")):
         with pytest.raises(ValueError, match=name):
-            build_run_config(bad)
+            RunConfig.from_dict(bad)
     with pytest.raises(ValueError, match="root"):
-        build_run_config({"data": {"source": "folder"}})
+        RunConfig.from_dict({"data": {"source": "folder"}})
     assert load_config_file(write_config(tmp_path / "c.json", tiny_dict())) == tiny_dict()
     yaml = pytest.importorskip("yaml")
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(tiny_dict()))
     assert load_config_file(tmp_path / "c.yaml") == tiny_dict()
 
 
+def test_a_preset_built_directly_is_the_preset() -> None:
+    # the authors' README command (PAPER_NOTES): Adam, lr 1e-4, weight decay 0, batch 30, 10 epochs
+    paper = RunConfig(preset="paper", data=DataConfig(source="folder", root="x"))
+    assert paper.model == ModelConfig.paper()
+    t = paper.train
+    assert (t.optimizer, t.lr, t.weight_decay, t.batch_size, t.epochs) == ("adam", 1e-4, 0.0, 30, 10)
+    assert paper.train == TrainConfig.paper() and RunConfig().train == TrainConfig()
+    # the cpu preset: the small model sized to the synthetic world, the training defaults
+    cpu = RunConfig()
+    assert cpu.model == ModelConfig.cpu(image_size=cpu.data.world.image_size, clip_samples=cpu.data.world.clip_samples)
+    assert (cpu.train.lr, cpu.train.batch_size, cpu.train.epochs, cpu.train.scheme) == (1e-3, 32, 8, "semi_supervised")
+    # a dictionary names only what it changes, and a complete one is the config it was saved from
+    assert RunConfig.from_dict({"preset": "paper", "data": {"source": "folder", "root": "x"}}) == paper
+    assert RunConfig.from_dict(paper.to_dict()) == paper
+    assert RunConfig(train=TrainConfig(scheme="unsupervised")).labelled == 0  # no labels without L_S
+
+
+def test_train_help_shows_the_real_defaults(capsys) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    # the cpu preset's and the authors' values (lr 1e-4, batch 30, 10 epochs: PAPER_NOTES)
+    for expected in ("learning rate (default 0.001; 0.0001 with --preset paper)",
+                     "pairs per step (default 32; 30 with --preset paper)", "(default 8; 10 with --preset paper",
+                     "learning scheme (default semi_supervised)", "(default 300)", "(default 1200)"):
+        assert expected in text, expected
+
+
 def test_synthetic_splits_keep_validation_and_test_out_of_training() -> None:
-    config = build_run_config(tiny_dict())
+    config = RunConfig.from_dict(tiny_dict())
     data = build_data(config)
     world = SyntheticWorld(WorldConfig(**TINY_WORLD), seed=0)
     annotated = [i for i in range(120) if world.scene_kind(i) != "offscreen"]
@@ -75,7 +91,7 @@ def test_synthetic_splits_keep_validation_and_test_out_of_training() -> None:
     assert train == set(range(90)) - val
     assert len(data.train.labelled_indices()) == 12
     # nested labelled sets: 12 labelled are the first 12 of the order that gives 20
-    more = build_data(build_run_config({**tiny_dict(), "labelled": 20}))
+    more = build_data(RunConfig.from_dict({**tiny_dict(), "labelled": 20}))
     assert set(data.val.indices) == set(more.val.indices)
     lab = {data.train.indices[k] for k in data.train.labelled_indices()}
     assert lab <= {more.train.indices[k] for k in more.train.labelled_indices()}
@@ -86,9 +102,9 @@ def test_train_command_writes_a_run_and_resume_continues_it_exactly(tmp_path, ca
     full, part = tmp_path / "full", tmp_path / "part"
     assert main(["train", "--config", str(cfg), "--out", str(full), "--quiet", "--epochs", "3"]) == 0
     assert {p.name for p in full.iterdir()} == {"config.json", "last.pt", "best.pt", "log.csv", "results.json"}
-    saved = TrainRunConfig.from_dict(json.loads((full / "config.json").read_text()))
+    saved = RunConfig.from_dict(json.loads((full / "config.json").read_text()))
     # the config as given, with the thread count the run trained with (the process's: no --threads)
-    assert saved == build_run_config({**tiny_dict(), "train": {**tiny_dict()["train"], "epochs": 3},
+    assert saved == RunConfig.from_dict({**tiny_dict(), "train": {**tiny_dict()["train"], "epochs": 3},
                                       "threads": torch.get_num_threads()})
     log = read_log(full)
     assert [r["epoch"] for r in log] == ["1", "2", "3"]
@@ -122,7 +138,7 @@ def test_train_on_a_prepared_folder(tmp_path) -> None:  # type: ignore[no-untype
     d["data"] = {"source": "folder", "root": str(root)}
     d["model"] = {**TINY_MODEL, "image_size": 32, "clip_samples": 11025}
     d["train"]["epochs"] = 1
-    config = build_run_config(d)
+    config = RunConfig.from_dict(d)
     data = build_data(config)
     test_ids = read_id_list(split_path(root, "test"))
     assert data.test.ids == test_ids and data.sizes["test"] == len(test_ids)
@@ -167,6 +183,9 @@ def test_resume_refuses_another_model_and_another_preset(tmp_path, capsys) -> No
     capsys.readouterr()
     assert main(["train", "--resume", str(run), "--preset", "paper"]) == 2
     assert "--preset paper: the run in" in capsys.readouterr().err
+    assert main(["train", "--resume", str(run), "--lr", "0.5"]) == 2
+    err = capsys.readouterr().err
+    assert "train.lr is 0.003 there, asked 0.5" in err and err.count("\n") == 1
     assert main(["train", "--resume", str(run), "--preset", "cpu", "--quiet"]) == 0  # the recorded value: fine
     capsys.readouterr()
     assert main(["train", "--out", str(run)]) == 2
@@ -188,7 +207,7 @@ def test_unreadable_training_pairs_are_skipped_and_counted_bad_test_pairs_stop_t
     d["model"] = {**TINY_MODEL, "image_size": 32, "clip_samples": 11025}
     d["train"].update(epochs=1, scheme="unsupervised")
     d["labelled"] = 0
-    data = build_data(build_run_config(d))
+    data = build_data(RunConfig.from_dict(d))
     bad_frame, silent = data.train.ids[3], data.train.ids[10]
     (root / "frames" / f"{bad_frame}.png").write_bytes(b"not an image")
     io.write_wav(root / "audio" / f"{silent}.wav", torch.zeros(11025))
@@ -222,7 +241,7 @@ def test_tensorboard_curves_when_it_is_installed(tmp_path, monkeypatch) -> None:
 
     written: list[tuple[str, float, int]] = []
 
-    class Writer:  # torch.utils.tensorboard.SummaryWriter as far as the engine uses it
+    class Writer:  # torch.utils.tensorboard.SummaryWriter as far as a run uses it
         def __init__(self, log_dir: str) -> None:
             self.log_dir = log_dir
 
@@ -261,19 +280,17 @@ def test_packed_cache_trains_exactly_as_the_folder(tmp_path) -> None:  # type: i
 
 
 def test_a_run_killed_mid_epoch_resumes_to_the_same_end(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from soundloc.experiments.engine import RunTrainer
-
     cfg = write_config(tmp_path / "tiny.json", tiny_dict())  # checkpoint every step
     assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "full"), "--quiet"]) == 0
 
     class Killed(BaseException):  # not an Exception: nothing on the way may swallow it
         pass
 
-    def die_mid_epoch(self, batch, parts) -> None:  # type: ignore[no-untyped-def]
-        if self.step == 13:  # epoch 2 of 2, mid-way (9 steps per epoch)
+    def die_mid_epoch(self, trainer, batch, parts) -> None:  # type: ignore[no-untyped-def]
+        if trainer.step == 13:  # epoch 2 of 2, mid-way (9 steps per epoch)
             raise Killed
 
-    monkeypatch.setattr(RunTrainer, "on_step_end", die_mid_epoch)
+    monkeypatch.setattr(RunFolder, "on_step_end", die_mid_epoch)
     with pytest.raises(Killed):
         main(["train", "--config", str(cfg), "--out", str(tmp_path / "part"), "--quiet"])
     assert len(read_log(tmp_path / "part")) == 1 and not (tmp_path / "part" / "results.json").exists()

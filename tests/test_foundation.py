@@ -49,9 +49,10 @@ def test_every_registered_command_has_a_module_with_configure_and_run() -> None:
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     assert set(sub.choices) == set(COMMANDS), "a registered command's module is missing"
-    for name in COMMANDS:
-        help_text = sub.choices[name].format_help()
-        assert f"soundloc {name}" in help_text
+    for name, module in COMMANDS.items():
+        assert callable(module.configure) and callable(module.run) and module.HELP
+        help_text = next(a for a in build_parser(name)._actions if a.dest == "command").choices[name].format_help()
+        assert f"soundloc {name}" in help_text and "-h, --help" in help_text
 
 
 def test_main_without_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:

@@ -15,23 +15,20 @@ import pytest
 import soundfile as sf
 import torch
 
+from conftest import CLIP as MIN, tiny_model  # MIN: the shortest clip, 9,326 samples
 from soundloc.cli import main
 from soundloc.data import SyntheticWorld, WorldConfig, io, write_world
 from soundloc.data.ffmpeg import find_ffmpeg
 from soundloc.data.layout import read_annotations, read_index, write_id_list
 from soundloc.experiments.localize import BUNDLED_CHECKPOINT, load_localizer
-from soundloc.models import ModelConfig, build_model, min_samples_for, save_model
+from soundloc.models import save_model
 
 RATE = 22050
-MIN = min_samples_for("short")  # 9,326 samples
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    model = build_model(ModelConfig.cpu(visual_width=4, visual_dim=8, visual_stride=8, sound_width=0.0625, sound_dim=8,
-                                        sound_hidden=8, visual_hidden=8, image_size=32, clip_samples=MIN,
-                                        temperature=0.1))
+    model = tiny_model(0, temperature=0.1)
     path = tmp_path_factory.mktemp("model") / "m.pt"
     save_model(path, model)
     return path

@@ -7,9 +7,11 @@ import pytest
 import torch
 
 from soundloc.losses import (
+    BatchShare,
     attention_loss,
     normalize_gt,
     sample_negatives,
+    scheme_loss,
     semi_supervised_loss,
     shuffle_negatives,
     triplet_distances,
@@ -213,6 +215,64 @@ def test_semi_supervised_total_and_lambda_zero() -> None:
     assert f_v.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="lam"):
         semi_supervised_loss(f_v, f_pos, f_neg, logits, gt, has_gt, lam=-1.0)
+
+
+# ------------------------------------------------------------------------------- the schemes
+
+
+def _two_rows() -> tuple[torch.Tensor, ...]:
+    """Two rows whose terms are known by hand: f_v = 0, own sounds at distance 5 and 2, the
+    negatives (the other row's sound) at 2 and 5; row 0 annotated on cell 0 of a 2-cell grid
+    whose logits are (log 3, 0): α = (3/4, 1/4), so L_S(row 0) = log(4/3)."""
+    f_v = torch.zeros(2, 2, dtype=torch.float64)
+    f_s = torch.tensor([[3.0, 4.0], [0.0, 2.0]], dtype=torch.float64)
+    logits = torch.tensor([[math.log(3.0), 0.0], [0.0, 0.0]], dtype=torch.float64)
+    gt = torch.tensor([[1.0, 0.0], [0.0, 0.0]], dtype=torch.float64)
+    return f_v, f_s, f_s.flip(0), logits, gt, torch.tensor([True, False])
+
+
+def test_scheme_loss_per_scheme_by_hand() -> None:
+    f_v, f_s, f_neg, logits, gt, has_gt = _two_rows()
+    l_u = (_paper_lu(5.0, 2.0) + _paper_lu(2.0, 5.0)) / 2
+    l_s = math.log(4 / 3) / 2  # the paper's batch mean: one annotated row of two
+    u = scheme_loss("unsupervised", f_v, f_s, f_neg, logits, gt, has_gt)
+    assert u.l_s is None and u.total.item() == pytest.approx(l_u) and u.l_u.item() == pytest.approx(l_u)
+    s = scheme_loss("supervised", f_v, f_s, None, logits, gt, has_gt)
+    assert s.l_u is None and s.total.item() == pytest.approx(l_s)
+    semi = scheme_loss("semi_supervised", f_v, f_s, f_neg, logits, gt, has_gt, lam=0.5)
+    assert semi.total.item() == pytest.approx(l_u + 0.5 * l_s)
+    labelled_mean = scheme_loss("semi_supervised", f_v, f_s, f_neg, logits, gt, has_gt,
+                                attention_reduction="labelled_mean")
+    assert labelled_mean.l_s.item() == pytest.approx(math.log(4 / 3))
+    # no annotated row: L_U alone, or a zero without gradient for the supervised scheme
+    none = torch.tensor([False, False])
+    assert scheme_loss("semi_supervised", f_v, f_s, f_neg, logits, gt, none).l_s is None
+    empty = scheme_loss("supervised", f_v, f_s, None, logits, gt, none)
+    assert empty.total.item() == 0.0 and not empty.total.requires_grad
+    with pytest.raises(ValueError, match="negatives"):
+        scheme_loss("unsupervised", f_v, f_s, None, logits, gt, has_gt)
+    with pytest.raises(ValueError, match="grid"):
+        scheme_loss("supervised", f_v, f_s, None, logits, torch.zeros(2, 3, dtype=torch.float64), has_gt)
+    with pytest.raises(ValueError, match="lam"):
+        scheme_loss("semi_supervised", f_v, f_s, f_neg, logits, gt, has_gt, lam=-1.0)
+
+
+def test_a_batch_share_weighs_each_term() -> None:
+    # a part of a global batch: each term times its weight; L_S enters as an exact zero with a
+    # gradient path where annotated pairs are elsewhere only
+    f_v, f_s, f_neg, logits, gt, has_gt = _two_rows()
+    whole = scheme_loss("semi_supervised", f_v, f_s, f_neg, logits, gt, has_gt, lam=0.5)
+    part = scheme_loss("semi_supervised", f_v, f_s, f_neg, logits, gt, has_gt, lam=0.5,
+                       share=BatchShare(l_u=2.0, l_s=3.0, labelled_anywhere=True))
+    assert part.l_u.item() == pytest.approx(2 * whole.l_u.item())
+    assert part.l_s.item() == pytest.approx(3 * whole.l_s.item())
+    assert part.total.item() == pytest.approx(2 * whole.l_u.item() + 0.5 * 3 * whole.l_s.item())
+    grads = logits.clone().requires_grad_(True)
+    elsewhere = scheme_loss("supervised", f_v, f_s, None, grads, gt, torch.tensor([False, False]),
+                            share=BatchShare(labelled_anywhere=True))
+    assert elsewhere.l_s.item() == 0.0 and elsewhere.total.requires_grad
+    elsewhere.total.backward()
+    assert torch.equal(grads.grad, torch.zeros_like(grads))
 
 
 # ------------------------------------------------------------------------------- negatives

@@ -177,7 +177,19 @@ def test_tiny_run_writes_results_models_and_figures(tiny_run: tuple) -> None:
         assert 0 <= row["object_density"] <= 1 / 0.24 and row["context_density"] >= 0
     for key in ("version", "device", "date", "command", "timings", "config", "targets", "baselines"):
         assert key in on_disk
-    assert on_disk["targets"] == pigeon_targets(on_disk["schemes"])
+    # the targets as benchmarks/pigeon/PREREGISTRATION.md writes them, read off the numbers written
+    sch = on_disk["schemes"]
+    u, sb = sch["unsupervised"]["groups"], sch["semi_supervised"]["groups"].get("context_bound")
+    ub, uf = u.get("context_bound"), u.get("free")
+    expected = {
+        "T1": ub is not None and ub["context_density"] > ub["object_density"],
+        "T2": uf is not None and uf["object_density"] > max(uf["context_density"], 1.0),
+        "T3": ub is not None and uf is not None and ub["context_density"] >= uf["context_density"] + 0.3,
+        "T4": sb is not None and ub is not None and sb["object_density"] > sb["context_density"]
+        and sb["ciou_at_0.5"] >= ub["ciou_at_0.5"] + 0.25,
+        "T5": min(sch[k]["auc"] for k in SCHEMES) > sch["random"]["auc"],
+    }
+    assert on_disk["targets"] == expected
     # the random row is the metrics module's random baseline
     assert on_disk["schemes"]["random"]["auc"] == pytest.approx(on_disk["baselines"]["random"]["auc"])
     assert "unsupervised" in format_results(on_disk)
@@ -545,3 +557,34 @@ def test_sweep_contrasts_by_hand() -> None:
     from soundloc.experiments.pigeon import uninformative_p
 
     assert uninformative_p({0.9: [{"config": {"world": {"num_classes": 8}}}]}) == 0.125 and uninformative_p({}) is None
+
+
+def test_sweep_readings_by_hand() -> None:
+    import copy
+
+    from soundloc.experiments.pigeon import sweep_readings
+
+    def run(seed: int, u_band: float, s_band: float, t1: bool) -> dict:
+        schemes = copy.deepcopy(_schemes())
+        schemes["unsupervised"]["groups"]["context_bound"]["context_density"] = u_band
+        schemes["semi_supervised"]["groups"]["context_bound"]["context_density"] = s_band
+        return {"seed": seed, "config": {"world": {"num_classes": 4}}, "schemes": schemes,
+                "targets": {"T1": t1, "T3": False}}
+
+    # 1/K = 0.25 is the reference; at 1.0 the unsupervised band density rises by 0.4 and 0.6
+    points = {0.25: [run(0, 1.0, 0.5, False), run(1, 1.2, 1.5, True)],
+              1.0: [run(0, 1.4, 0.7, True), run(1, 1.8, 0.9, True)]}
+    r = sweep_readings(points)
+    assert r["ref"] == 0.25 and r["t1_ref"] == "1 of 2" and r["t1_10"] == "2 of 2"
+    assert r["u_ref"] == pytest.approx(1.1) and r["u_10"] == pytest.approx(1.6)
+    assert r["d_10"] == pytest.approx(0.5) and r["d_10_sd"] == pytest.approx(math.sqrt(0.02))  # sd of 0.4, 0.6
+    assert r["up_10"] == "2 of 2" and r["clear"] == 1 and r["n_above"] == 1
+    assert r["trend"] == "rise at every step"
+    assert r["gap_ref"] == pytest.approx(1.1 - 0.9) and r["gap_10"] == pytest.approx(1.6 - 0.9)
+    assert r["s_min"] == pytest.approx(0.8) and r["s_max"] == pytest.approx(1.0)
+    assert r["s_below"] == "3 of 4"  # semi below unsupervised on every seed but seed 1 at 1/K
+    assert r["obj_context_bound"] == pytest.approx(0.8) and r["obj_free"] == pytest.approx(1.5)
+    assert r["t1_09"] == "no" and math.isnan(r["u_09"])  # 0.9 was not run
+    # without runs at 1/K, nothing is read
+    empty = sweep_readings({1.0: points[1.0]})
+    assert empty["trend"] == "no" and math.isnan(empty["d_10"])

@@ -11,25 +11,25 @@ import pytest
 import torch
 
 from soundloc.cli import main
+from conftest import TINY_MODEL, TINY_WORLD, tiny_model_config
 from soundloc.data import AVDataset, SyntheticWorld, WorldConfig, write_world
 from soundloc.data.sound_features import CACHE_SUBDIR, WithSoundFeatures, ensure_sound_features
-from soundloc.models import ModelConfig, build_model
+from soundloc.models import build_model
 from soundloc.train import TrainConfig, Trainer
 
-TINY = dict(visual_width=4, visual_dim=8, visual_stride=8, sound_width=0.0625, sound_dim=8, sound_hidden=8,
-            visual_hidden=8, image_size=32, clip_samples=11025)
+TINY = {**TINY_MODEL, "image_size": 32, "clip_samples": 11025}  # the tiny model on half-second clips
 
 
 @pytest.fixture()
 def root(tmp_path):  # type: ignore[no-untyped-def]
     r = tmp_path / "data"
-    write_world(SyntheticWorld(WorldConfig(image_size=32, clip_seconds=0.5), seed=2), r, n=24, progress=False)
+    write_world(SyntheticWorld(WorldConfig(**TINY_WORLD), seed=2), r, n=24, progress=False)
     return r
 
 
 def frozen_model(seed: int = 0) -> torch.nn.Module:
     torch.manual_seed(seed)
-    return build_model(ModelConfig.cpu(**TINY, freeze_sound=True))
+    return build_model(tiny_model_config(**TINY, freeze_sound=True))
 
 
 def test_cache_holds_the_streams_features_and_follows_its_weights(root) -> None:  # type: ignore[no-untyped-def]
@@ -50,12 +50,12 @@ def test_cache_holds_the_streams_features_and_follows_its_weights(root) -> None:
     ensure_sound_features(model, ds)
     assert not np.array_equal(np.load(folder / "features.npy"), feats)
     with pytest.raises(ValueError, match="frozen"):
-        ensure_sound_features(build_model(ModelConfig.cpu(**TINY)), ds)
+        ensure_sound_features(build_model(tiny_model_config(**TINY)), ds)
 
 
 def test_training_from_the_cache_reads_no_audio(root) -> None:  # type: ignore[no-untyped-def]
     ds = AVDataset(root, image_size=32, clip_seconds=0.5)
-    config = TrainConfig(epochs=2, batch_size=4, lr=3e-3, progress=False)
+    config = TrainConfig(scheme="unsupervised", epochs=2, batch_size=4, lr=3e-3, progress=False)
     online = Trainer(frozen_model(), config).fit(ds)
     cached = WithSoundFeatures(ds, ensure_sound_features(frozen_model(), ds))
     shutil.rmtree(root / "audio")  # nothing below may open a WAV
@@ -68,7 +68,7 @@ def test_training_from_the_cache_reads_no_audio(root) -> None:  # type: ignore[n
 
 def test_train_command_uses_the_cache_with_a_frozen_sound_stream(tmp_path) -> None:  # type: ignore[no-untyped-def]
     root = tmp_path / "data"
-    write_world(SyntheticWorld(WorldConfig(image_size=32, clip_seconds=0.5), seed=2), root, n=40, n_test=8, progress=False)
+    write_world(SyntheticWorld(WorldConfig(**TINY_WORLD), seed=2), root, n=40, n_test=8, progress=False)
     d = {"data": {"source": "folder", "root": str(root)}, "model": {**TINY, "freeze_sound": True},
          "labelled": 0, "val_size": 4, "train": {"scheme": "unsupervised", "epochs": 1, "batch_size": 4}}
     (tmp_path / "c.json").write_text(json.dumps(d))

@@ -1,4 +1,4 @@
-"""soundloc.experiments.table2_report against hand-computed values on a fabricated Table 2 folder:
+"""soundloc.experiments.tables.table2 against hand-computed values on a fabricated Table 2 folder:
 per-seed scores in %, mean and sample std, the pre-registered Q1-Q3 (including a strict
 inequality that fails, a saturation that fails and a row under the centre prior), seeds with
 missing runs left out, and the one-seed case where Q1 and Q2 are undecided."""
@@ -10,7 +10,7 @@ from pathlib import Path
 import matplotlib
 import pytest
 
-from soundloc.experiments import table2_report as t2
+from soundloc.experiments.tables import table2 as t2
 
 matplotlib.use("Agg")
 

@@ -1,5 +1,5 @@
-"""``soundloc.experiments.table_report``: a chapter's parameters give the same table config as
-``soundloc experiment``; a table folder's provenance is read from its runs or from its committed
+"""``soundloc.experiments.tables`` (config and report): a chapter's parameters give the same
+table config as ``soundloc experiment``; a table folder's provenance is read from its runs or from its committed
 ``provenance.json``; a row localizes only where it beats all three baselines on both metrics;
 the committed tables are found, and none of them ran on a GPU."""
 from __future__ import annotations
@@ -10,22 +10,23 @@ from pathlib import Path
 import pytest
 
 from soundloc.cli import main
-from soundloc.experiments import table_report as tr
+from soundloc.config import parse_seeds
+from soundloc.experiments import tables as tr
 from soundloc.experiments.tables import TableScale
-from soundloc.utils import json_safe
+from soundloc.utils.files import json_safe
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("seeds, expected", [(0, (0,)), ("0-2", (0, 1, 2)), ("0,3-4", (0, 3, 4)), ([2, 5], (2, 5))])
 def test_parse_seeds(seeds, expected) -> None:  # type: ignore[no-untyped-def]
-    assert tr.parse_seeds(seeds) == expected
+    assert parse_seeds(seeds) == expected
 
 
 @pytest.mark.parametrize("seeds", ["3-1", "0,0", "", "a", -1, True, [0, -2]])
 def test_parse_seeds_rejects(seeds) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError):
-        tr.parse_seeds(seeds)
+        parse_seeds(seeds)
 
 
 @pytest.mark.slow

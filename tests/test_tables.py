@@ -121,17 +121,17 @@ def test_an_interrupted_table_continues_and_a_folder_of_another_is_refused(tmp_p
     import os
     import signal
 
-    from soundloc.experiments.engine import RunTrainer
+    from soundloc.experiments.run import RunFolder
 
     command = ["experiment", "table1", "--scale", "tiny", "--rows", "sup_2.5k", "--quiet", "--out"]
     assert main([*command, str(tmp_path / "ref")]) == 0
     out = tmp_path / "t"
 
-    def ctrl_c(self, batch, parts) -> None:  # type: ignore[no-untyped-def]
-        if self.step == 1 and self.run_config.model.mechanism == "relu":  # the second run, mid-epoch
+    def ctrl_c(self, trainer, batch, parts) -> None:  # type: ignore[no-untyped-def]
+        if trainer.step == 1 and self.config.model.mechanism == "relu":  # the second run, mid-epoch
             os.kill(os.getpid(), signal.SIGINT)
 
-    monkeypatch.setattr(RunTrainer, "on_step_end", ctrl_c)
+    monkeypatch.setattr(RunFolder, "on_step_end", ctrl_c)
     capsys.readouterr()
     assert main([*command, str(out)]) == 130
     assert capsys.readouterr().err == (f"interrupted; the rows done and the interrupted one's checkpoint are kept in {out}: "
@@ -173,3 +173,23 @@ def test_an_interrupted_table_continues_and_a_folder_of_another_is_refused(tmp_p
     assert main([*command, str(tmp_path / "run")]) == 2
     assert "holds a training run (config.json), not a table" in capsys.readouterr().err
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["config.json"]
+
+
+def test_every_committed_table_loads_and_its_runs_are_the_ones_it_gives_now() -> None:
+    # each committed table's config loads, and every run folder it holds has exactly the config the
+    # table gives that row today (the presets and the scales name the same training as when it ran;
+    # only where and how fast it ran may differ): the table could be continued in place
+    from soundloc.experiments.run import RunConfig
+    from soundloc.experiments.tables import check_table_folder
+
+    root = Path(__file__).resolve().parents[1] / "benchmarks" / "tables"
+    tables = sorted(root.glob("*/results.json"))
+    assert tables
+    for path in tables:
+        config = TableConfig.from_dict(json.loads(path.read_text())["config"])
+        check_table_folder(config, path.parent)
+        runs = sorted(path.parent.glob("runs/*/config.json"))
+        assert runs, path
+        for run in runs:
+            recorded = RunConfig.from_dict(json.loads(run.read_text()))
+            assert RunConfig.from_dict(json.loads(json.dumps(recorded.to_dict()))) == recorded

@@ -1,6 +1,6 @@
 """Tests of soundloc.train: the schemes, the loss against a hand computation, determinism,
-resuming, predict_attention and saving. A tiny model (4x4 grid, 32x32 images, the shortest
-clip of the "short" sound network) keeps every test well under a second or two."""
+resuming, predict_attention and saving. The tiny model of conftest (4x4 grid, 32x32 images, the
+shortest clip of the "short" sound network) keeps every test well under a second or two."""
 from __future__ import annotations
 
 import dataclasses
@@ -11,54 +11,22 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import CLIP, GRID, SIZE, tiny_model, tone_pairs as world
 from soundloc.data import AVDataset, Annotation, Sample, collate
 from soundloc.data import io
 from soundloc.data.layout import write_annotations, write_index
-from soundloc.models import ModelConfig, build_model, load_model, min_samples_for
+from soundloc.models import load_model
 from soundloc.train import (
+    Callback,
+    StepRecorder,
     TrainConfig,
     Trainer,
+    labelled_indices,
     resume_trainer,
     predict_attention,
     save_checkpoint,
     train,
 )
-
-CLIP = min_samples_for("short")  # 9,326 samples: the shortest clip the CPU sound network takes
-SIZE = 32  # image side; stride 8 -> 4x4 grid
-GRID = (4, 4)
-
-
-def tiny_config(**overrides: object) -> ModelConfig:
-    base = dict(visual_width=4, visual_dim=8, visual_stride=8, sound_width=0.0625, sound_dim=8,
-                sound_hidden=8, visual_hidden=8, image_size=SIZE, clip_samples=CLIP)
-    base.update(overrides)
-    return ModelConfig.cpu(**base)
-
-
-def tiny_model(seed: int = 0, **overrides: object) -> torch.nn.Module:
-    torch.manual_seed(seed)
-    return build_model(tiny_config(**overrides))
-
-
-def cell_gt(i: int) -> torch.Tensor:
-    gt = torch.zeros(GRID)
-    gt[i % 4, (i // 4) % 4] = 1.0
-    return gt
-
-
-def world(n: int, labelled: set[int] | None = None, seed: int = 1) -> list[Sample]:
-    """``n`` pairs, each its own flat colour and its own pure tone (trivially learnable);
-    pair ``i`` is labelled (ground truth on one cell) when ``i in labelled`` (default: all)."""
-    g = torch.Generator().manual_seed(seed)
-    t = torch.arange(CLIP) / 22050
-    out = []
-    for i in range(n):
-        image = torch.rand(3, 1, 1, generator=g).expand(3, SIZE, SIZE).clone()
-        wave = 0.5 * torch.sin(2 * math.pi * 150 * (i + 1) * t)
-        lab = labelled is None or i in labelled
-        out.append(Sample(id=f"s{i}", image=image, waveform=wave, gt_attention=cell_gt(i) if lab else None))
-    return out
 
 
 def cfg(**kw: object) -> TrainConfig:
@@ -67,17 +35,10 @@ def cfg(**kw: object) -> TrainConfig:
     return TrainConfig(**base)  # type: ignore[arg-type]
 
 
-class RecordingTrainer(Trainer):
-    """Records the ids and loss parts of every step (through the on_step_end hook)."""
-
-    def __init__(self, *a: object, **k: object) -> None:
-        super().__init__(*a, **k)  # type: ignore[arg-type]
-        self.seen: list[str] = []
-        self.parts: list[dict] = []
-
-    def on_step_end(self, batch, parts) -> None:  # type: ignore[no-untyped-def]
-        self.seen.extend(batch.ids)
-        self.parts.append(parts)
+def recording(model: torch.nn.Module, config: TrainConfig) -> tuple[Trainer, StepRecorder]:
+    """A trainer that records the ids and loss parts of every step."""
+    recorder = StepRecorder()
+    return Trainer(model, config, callbacks=[recorder]), recorder
 
 
 def strip_seconds(history: list[dict]) -> list[dict]:
@@ -94,7 +55,7 @@ def test_one_epoch_per_scheme(scheme: str) -> None:
     data = world(8, labelled={0, 2, 4, 6})
     model = tiny_model()
     before = params(model)
-    tr = RecordingTrainer(model, cfg(scheme=scheme, lam=0.5))
+    tr, steps = recording(model, cfg(scheme=scheme, lam=0.5))
     hist = tr.fit(data)
     assert len(hist) == 1
     rec = hist[0]
@@ -102,16 +63,16 @@ def test_one_epoch_per_scheme(scheme: str) -> None:
     assert any(not torch.equal(a, b) for a, b in zip(before, params(model)))
     if scheme == "supervised":
         # only the labelled pairs are loaded, each once
-        assert sorted(tr.seen) == ["s0", "s2", "s4", "s6"]
+        assert sorted(steps.ids) == ["s0", "s2", "s4", "s6"]
         assert rec["pairs"] == 4 and rec["labelled"] == 4 and rec["steps"] == 1
         assert rec["l_u"] is None and rec["l_s"] == pytest.approx(rec["loss"])
     else:
-        assert sorted(tr.seen) == [f"s{i}" for i in range(8)]
+        assert sorted(steps.ids) == [f"s{i}" for i in range(8)]
         assert rec["pairs"] == 8 and rec["labelled"] == 4 and rec["steps"] == 2
     if scheme == "unsupervised":
         assert rec["l_s"] is None and rec["l_u"] == pytest.approx(rec["loss"])
     if scheme == "semi_supervised":
-        for p in tr.parts:
+        for p in steps.parts:
             expected = p["l_u"] + (0.5 * p["l_s"] if p["l_s"] is not None else 0.0)
             assert p["loss"] == pytest.approx(expected, rel=1e-5)
             assert (p["l_s"] is None) == (p["labelled"] == 0)
@@ -142,7 +103,7 @@ def test_compute_loss_matches_hand_computation() -> None:
         ("semi_supervised", "batch_mean", l_u + 0.5 * l_s / 2),
     ]:
         tr = Trainer(model, cfg(scheme=scheme, batch_size=2, lam=0.5, attention_reduction=reduction))
-        loss, parts = tr.compute_loss(batch, out)
+        loss, parts = tr.compute_loss(batch, out, torch.Generator())
         assert float(loss) == pytest.approx(expected, rel=1e-5), (scheme, reduction)
         assert parts["loss"] == pytest.approx(expected, rel=1e-5)
 
@@ -210,13 +171,14 @@ class Interrupted(Exception):
     pass
 
 
-class StoppingTrainer(Trainer):
+class Dies(Callback):
     """Dies (as a killed job would) after ``stop_after`` optimizer steps."""
 
-    stop_after = -1
+    def __init__(self, stop_after: int) -> None:
+        self.stop_after = stop_after
 
-    def on_step_end(self, batch, parts) -> None:  # type: ignore[no-untyped-def]
-        if self.step == self.stop_after:
+    def on_step_end(self, trainer, batch, parts) -> None:  # type: ignore[no-untyped-def]
+        if trainer.step == self.stop_after:
             raise Interrupted
 
 
@@ -247,8 +209,7 @@ def test_resume_mid_epoch_ends_bit_identical(tmp_path, stop_after: int) -> None:
     full.fit(data, val)
 
     ckpt = tmp_path / "run" / "last.pt"
-    first = StoppingTrainer(tiny_model(), config)
-    first.stop_after = stop_after
+    first = Trainer(tiny_model(), config, callbacks=[Dies(stop_after)])
     with pytest.raises(Interrupted):
         first.fit(data, val, checkpoint=ckpt)
     torch.manual_seed(123), np.random.seed(123), random.seed(123)  # what a new process would have
@@ -294,10 +255,10 @@ def test_supervised_on_an_avdataset_uses_only_its_labelled_pairs(tmp_path) -> No
     box = Annotation(boxes=(((0, 0, 128, 128),),))
     write_annotations(tmp_path / "annotations.json", {"s1": box, "s3": box, "s4": box})
     ds = AVDataset(tmp_path, image_size=SIZE, grid=GRID, clip_seconds=CLIP / 22050, labelled={"s1", "s4"})
-    tr = RecordingTrainer(tiny_model(), cfg(scheme="supervised", epochs=2, batch_size=2))
-    assert tr.labelled_indices(ds) == [1, 4]
+    tr, rec = recording(tiny_model(), cfg(scheme="supervised", epochs=2, batch_size=2))
+    assert labelled_indices(ds) == [1, 4]
     tr.fit(ds)
-    assert sorted(tr.seen) == ["s1", "s1", "s4", "s4"]
+    assert sorted(rec.ids) == ["s1", "s1", "s4", "s4"]
     assert ds.epoch == 1  # set_epoch was called for every epoch
     # without a grid the dataset makes no ground truth: nothing to supervise
     no_grid = AVDataset(tmp_path, image_size=SIZE, grid=None, clip_seconds=CLIP / 22050)
@@ -346,7 +307,7 @@ def test_validation_metrics_in_history() -> None:
     assert {"val_loss", "val_l_u", "val_l_s"} <= set(hist[0])
     # the validation loss is computed with fixed negatives: evaluating twice gives one number
     tr = Trainer(tiny_model(), cfg(scheme="semi_supervised", batch_size=2))
-    assert tr.evaluate_loss(val) == tr.evaluate_loss(val)
+    assert tr.held_out_loss(val) == tr.held_out_loss(val)
     calls = []
 
     def val_fn(model, ds):  # type: ignore[no-untyped-def]
@@ -382,11 +343,11 @@ def test_bad_config_and_data_raise_clear_errors() -> None:
 
 
 def test_sgd_and_grad_clip() -> None:
-    tr = RecordingTrainer(tiny_model(), cfg(optimizer="sgd", grad_clip=1e-3, batch_size=2, epochs=1))
+    tr, rec = recording(tiny_model(), cfg(optimizer="sgd", grad_clip=1e-3, batch_size=2, epochs=1))
     assert isinstance(tr.optimizer, torch.optim.SGD)
     assert tr.optimizer.param_groups[0]["momentum"] == 0.9
     tr.fit(world(4))
-    assert all("grad_norm" in p for p in tr.parts)
+    assert all("grad_norm" in p for p in rec.parts)
 
 
 class Flaky(torch.utils.data.Dataset):
@@ -409,19 +370,19 @@ class Flaky(torch.utils.data.Dataset):
 def test_unreadable_pairs_are_skipped_and_counted() -> None:
     data = Flaky(world(8), corrupt={1, 6}, silent={4})
     with pytest.warns(UserWarning, match=r"skipped pair s1: audio/s1.wav: cannot read audio"):
-        tr = RecordingTrainer(tiny_model(), cfg(epochs=2, skip_unreadable=True))
+        tr, rec = recording(tiny_model(), cfg(epochs=2, skip_unreadable=True))
         hist = tr.fit(data)
     assert [r["unreadable"] for r in hist] == [3, 3]
     for e, r in enumerate(hist):  # two batches of 4 per epoch; a batch left with one pair is skipped
-        steps = tr.parts[2 * e: 2 * e + 2]
+        steps = rec.parts[2 * e: 2 * e + 2]
         assert sum(p["pairs"] for p in steps) == 5
         assert r["pairs"] == sum(p["pairs"] for p in steps if not p["skipped"])
     assert sorted(hist[0]["unreadable_ids"]) == ["s1", "s4", "s6"]
-    assert sorted(set(tr.seen)) == ["s0", "s2", "s3", "s5", "s7"]
+    assert sorted(set(rec.ids)) == ["s0", "s2", "s3", "s5", "s7"]
     # a batch left with one readable pair has no negative: the step is skipped, not failed
     lonely = Flaky(world(4), corrupt={0, 1, 2}, silent=set())
     with pytest.warns(UserWarning):
         rec = Trainer(tiny_model(), cfg(skip_unreadable=True)).fit(lonely)[0]
     assert rec["steps"] == 0 and rec["unreadable"] == 3 and rec["loss"] is None
     with pytest.raises(ValueError, match="cannot read audio"):  # without skip_unreadable the error stops the run
-        Trainer(tiny_model(), cfg()).fit(Flaky(world(8), corrupt={1}, silent=set()))
+        Trainer(tiny_model(), cfg(skip_unreadable=False)).fit(Flaky(world(8), corrupt={1}, silent=set()))

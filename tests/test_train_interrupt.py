@@ -21,14 +21,11 @@ from typing import Any
 import pytest
 import torch
 
+from conftest import tiny_run
 from soundloc.cli import main
 
-TINY = {"model": {"visual_width": 4, "visual_dim": 8, "visual_stride": 8, "sound_width": 0.0625, "sound_dim": 8,
-                  "sound_hidden": 8, "visual_hidden": 8},
-        "data": {"world": {"image_size": 32, "clip_seconds": 0.5}, "n_scenes": 120, "n_test": 30},
-        "labelled": 12, "val_size": 12,
-        # checkpoints at epoch ends only: a mid-epoch last.pt can only come from the interrupt
-        "train": {"epochs": 2, "batch_size": 8, "lr": 3e-3, "checkpoint_every": None}}
+# checkpoints at epoch ends only: a mid-epoch last.pt can only come from the interrupt
+TINY = tiny_run(checkpoint_every=None)
 STEPS_PER_EPOCH = 9  # 90 training scenes less 12 validation ones, in batches of 8
 
 
@@ -91,9 +88,9 @@ def test_ctrl_c_stops_after_the_step_and_resume_restores_the_threads(reference, 
     full, config = reference
     run = tmp_path / "part"
     stop = STEPS_PER_EPOCH + 4  # mid epoch 2
-    ctrl_c = (f"import os, signal\nfrom soundloc.experiments.engine import RunTrainer\n"
-              f"def ctrl_c(self, batch, parts):\n    if self.step == {stop}: os.kill(os.getpid(), signal.SIGINT)\n"
-              f"RunTrainer.on_step_end = ctrl_c")
+    ctrl_c = (f"import os, signal\nfrom soundloc.experiments.run import RunFolder\n"
+              f"def ctrl_c(self, trainer, batch, parts):\n    if trainer.step == {stop}: os.kill(os.getpid(), signal.SIGINT)\n"
+              f"RunFolder.on_step_end = ctrl_c")
     cut = soundloc("train", "--config", str(config), "--out", str(run), "--threads", "1", "--quiet", prelude=ctrl_c)
     assert cut.returncode == 130
     assert cut.stderr == f"interrupted at epoch 2 step {stop}; resume with: soundloc train --resume {run}\n"
@@ -112,16 +109,16 @@ def test_ctrl_c_stops_after_the_step_and_resume_restores_the_threads(reference, 
 
 def test_an_immediate_interrupt_before_the_first_checkpoint_starts_again(reference, tmp_path, monkeypatch,
                                                                           capsys) -> None:  # type: ignore[no-untyped-def]
-    from soundloc.experiments.engine import RunTrainer
+    from soundloc.experiments.run import RunFolder
 
     full, config = reference
     run = tmp_path / "part"
 
-    def second_ctrl_c(self, batch, parts) -> None:  # type: ignore[no-untyped-def]
-        if self.step == 3:
+    def second_ctrl_c(self, trainer, batch, parts) -> None:  # type: ignore[no-untyped-def]
+        if trainer.step == 3:
             raise KeyboardInterrupt  # what a second Ctrl-C raises: no checkpoint on the way out
 
-    monkeypatch.setattr(RunTrainer, "on_step_end", second_ctrl_c)
+    monkeypatch.setattr(RunFolder, "on_step_end", second_ctrl_c)
     assert main(["train", "--config", str(config), "--out", str(run), "--threads", "1", "--quiet"]) == 130
     assert capsys.readouterr().err == f"interrupted at epoch 1 step 0; resume with: soundloc train --resume {run}\n"
     assert sorted(p.name for p in run.iterdir()) == ["config.json"]  # no checkpoint yet: it starts over
@@ -130,7 +127,7 @@ def test_an_immediate_interrupt_before_the_first_checkpoint_starts_again(referen
     assert_same_run(run, full)
 
     # interrupted before anything was written: no run folder, and it says so
-    monkeypatch.setattr("soundloc.experiments.engine.build_data", lambda config: (_ for _ in ()).throw(KeyboardInterrupt))
+    monkeypatch.setattr("soundloc.experiments.run.build_data", lambda config: (_ for _ in ()).throw(KeyboardInterrupt))
     assert main(["train", "--config", str(config), "--out", str(tmp_path / "none"), "--quiet"]) == 130
     assert capsys.readouterr().err == f"interrupted before the run started: nothing was written to {tmp_path / 'none'}\n"
     assert not (tmp_path / "none").exists()
@@ -166,10 +163,10 @@ def test_resume_applies_and_records_what_may_change_and_refuses_the_rest(referen
     recorded = (run / "config.json").read_text()
     before = {p.name: p.stat().st_mtime_ns for p in run.iterdir()}
     for argv, message in (
-        (["--lr", "0.5"], "--lr 0.5: the run in"),
-        (["--seed", "3"], "--seed 3: the run in"),
+        (["--lr", "0.5"], "continues the run as recorded: train.lr is 0.003 there, asked 0.5; only --epochs"),
+        (["--seed", "3"], "train.seed is 0 there, asked 3"),
         (["--no-freeze-visual"], None),  # the recorded value (False): accepted, nothing changes
-        (["--scheme", "supervised"], "--scheme supervised: the run in"),
+        (["--scheme", "supervised"], "train.scheme is 'semi_supervised' there, asked 'supervised'"),
         (["--config", str(tmp_path / "c.json")], "drop --config"),
         (["--epochs", "1"], "--epochs 1: the run in"),  # fewer than the 2 it has finished
         (["--epochs", "0"], "--epochs must be >= 1, got 0"),
@@ -184,7 +181,7 @@ def test_resume_applies_and_records_what_may_change_and_refuses_the_rest(referen
         assert err.startswith("soundloc train: error: ") and err.count("\n") == 1 and message in err, err
         assert (run / "config.json").read_text() == recorded
     assert main(["train", "--resume", str(run), "--lr", "0.5"]) == 2
-    assert "train.lr = 0.003" in capsys.readouterr().err  # the recorded value is named
+    assert "train.lr is 0.003 there" in capsys.readouterr().err  # the recorded value is named
     assert {p.name: p.stat().st_mtime_ns for p in run.iterdir() if p.name != "results.json"} == {
         k: v for k, v in before.items() if k != "results.json"}
 

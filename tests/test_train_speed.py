@@ -13,22 +13,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import CLIP, SIZE, tiny_model
 from soundloc.data import AVDataset, Sample, SyntheticWorld, WorldConfig, write_world
 from soundloc.data.cache import PackedDataset
-from soundloc.models import ModelConfig, build_model, min_samples_for
 from soundloc.train import TrainConfig, Trainer
 
-CLIP = min_samples_for("short")
-SIZE = 32
 REPO = Path(__file__).resolve().parents[1]
-
-
-def tiny_model(seed: int = 0, **overrides: object) -> torch.nn.Module:
-    base = dict(visual_width=4, visual_dim=8, visual_stride=8, sound_width=0.0625, sound_dim=8,
-                sound_hidden=8, visual_hidden=8, image_size=SIZE, clip_samples=CLIP)
-    base.update(overrides)
-    torch.manual_seed(seed)
-    return build_model(ModelConfig.cpu(**base))
 
 
 def pairs(n: int) -> list[Sample]:
@@ -149,7 +139,7 @@ def test_bfloat16_autocast_trains_without_a_scaler_close_to_float32() -> None:
     data = pairs(16)
     base = dict(epochs=1, device="cuda")
     trainer = Trainer(tiny_model(), cfg(amp=True, amp_dtype="bfloat16", **base))
-    assert trainer.scaler is None
+    assert trainer.speed.scaler is None
     bf16 = [r["loss"] for r in trainer.fit(data)]
     fp32 = [r["loss"] for r in Trainer(tiny_model(), cfg(**base)).fit(data)]
     assert bf16 == pytest.approx(fp32, rel=0.05)
@@ -183,5 +173,5 @@ def test_train_command_fast_settings_need_cuda_and_reach_the_config(tmp_path, ca
     parser = argparse.ArgumentParser()
     train_command.configure(parser)
     args = parser.parse_args(["--out", "x", "--data", str(tmp_path), "--packed", "--fast", "--compile"])
-    d = train_command.config_dict(args)
-    assert d["train"]["amp_dtype"] == "bfloat16" and d["train"]["compile"] and d["data"]["uint8_frames"]
+    config = train_command.run_config(args)
+    assert config.train.amp_dtype == "bfloat16" and config.train.compile and config.data.uint8_frames

@@ -1,4 +1,5 @@
-"""soundloc.utils: atomic writes, seeding, quick mode."""
+"""soundloc.utils (atomic writes, seeding, summaries over runs) and the book's quick mode, scratch folders,
+committed results and Markdown tables (soundloc.book)."""
 from __future__ import annotations
 
 import json
@@ -8,7 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from soundloc.utils import atomic_open, atomic_path, quick_mode, read_torch_file, seed_everything, stale_parts, write_json
+from soundloc.book import quick_mode
+from soundloc.utils.files import atomic_open, atomic_path, read_torch_file, stale_parts, write_json
+from soundloc.utils.seeding import seed_everything
 
 
 def test_atomic_open_writes_and_leaves_no_temp(tmp_path: Path) -> None:
@@ -73,7 +76,7 @@ def test_quick_mode_reads_environment(monkeypatch: pytest.MonkeyPatch, value: st
 
 
 def test_read_json_names_the_file(tmp_path: Path) -> None:
-    from soundloc.utils import read_json
+    from soundloc.utils.files import read_json
 
     good = tmp_path / "good.json"
     good.write_text('{"a": 1}')
@@ -89,7 +92,7 @@ def test_read_json_names_the_file(tmp_path: Path) -> None:
 def test_committed_results_are_found_from_any_working_directory(tmp_path, monkeypatch) -> None:
     from pathlib import Path
 
-    from soundloc.utils import committed_path, repository_root
+    from soundloc.book import committed_path, repository_root
 
     root = Path(__file__).resolve().parents[1]
     for where in (root, root / "chapters", root / "src" / "soundloc"):
@@ -115,7 +118,7 @@ def test_committed_results_fetched_from_an_archive_once_whole(tmp_path) -> None:
 
     import pytest
 
-    from soundloc.utils import committed_path
+    from soundloc.book import committed_path
 
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
@@ -147,7 +150,7 @@ def test_committed_results_fetched_from_an_archive_once_whole(tmp_path) -> None:
 def test_mean_std_is_the_sample_deviation() -> None:
     import pytest
 
-    from soundloc.utils import format_mean_std, mean_std
+    from soundloc.utils.summary import format_mean_std, mean_std
 
     # 2, 4, 4, 4, 5, 5, 7, 9: mean 5, squared deviations sum to 32, sample variance 32 / 7
     assert mean_std([2, 4, 4, 4, 5, 5, 7, 9]) == pytest.approx((5.0, (32 / 7) ** 0.5))
@@ -158,7 +161,7 @@ def test_mean_std_is_the_sample_deviation() -> None:
 
 
 def test_format_pair_by_hand() -> None:
-    from soundloc.utils import format_pair
+    from soundloc.utils.summary import format_pair
 
     assert format_pair(12.345, 1.25, digits=1) == "12.3 ± 1.2"  # 1.25 rounds half to even
     assert format_pair(12.345, None, digits=1) == "12.3"
@@ -192,7 +195,7 @@ def test_read_torch_file_names_the_file_and_what_is_wrong(tmp_path: Path) -> Non
 
 
 def test_pipe_table_by_hand() -> None:
-    from soundloc.utils import pipe_table
+    from soundloc.book import pipe_table
 
     md = pipe_table(["model", "|f_v|", "R@1"], [["semi", None, 0.5], ["a|b", "x", 1]], align="lcr")
     assert md == ("| model | \\|f_v\\| | R@1 |\n|:---|:---:|---:|\n| semi | – | 0.5 |\n| a\\|b | x | 1 |\n")
@@ -210,7 +213,7 @@ def test_scratch_dir_is_removed_when_the_process_exits(tmp_path: Path) -> None:
 
     tmp = tmp_path / "tmp"
     tmp.mkdir()
-    code = ("from soundloc.utils import scratch_dir\n"
+    code = ("from soundloc.book import scratch_dir\n"
             "d = scratch_dir('soundloc-tables-')\n"
             "(d / 'runs').mkdir(); (d / 'runs' / 'results.json').write_text('{}')\n"
             "print(d)\n")

@@ -96,9 +96,12 @@ def test_attention_grid_layout() -> None:
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["annotator 1"]  # one annotator drew
     assert fig.axes[3].get_ylabel() == "b"
     assert len(fig.axes[0].patches) == 1 and len(fig.axes[3].patches) == 0
-    # the overlay of row 1, column 2 is the semi-supervised map of sample 1
-    expected = upsample_attention(maps["semi-supervised"][1], (32, 32)).numpy()
-    np.testing.assert_allclose(np.asarray(fig.axes[5].images[1].get_array()), expected, atol=1e-6)
+    # the overlay of row 1, column 2 is the semi-supervised map of sample 1: [[0, 1], [2, 3]] on a
+    # 4x4 image, upsampled and min-max scaled by hand (HAND / 3)
+    small = {"unsupervised": torch.rand(2, 2, 2),
+             "semi-supervised": torch.stack([torch.rand(2, 2), torch.tensor([[0.0, 1.0], [2.0, 3.0]])])}
+    fig = attention_grid(torch.rand(2, 3, 4, 4), small)
+    np.testing.assert_allclose(np.asarray(fig.axes[5].images[1].get_array()), HAND / 3.0, atol=1e-6)
     with pytest.raises(ValueError, match="semi"):
         attention_grid(images, {"semi": torch.rand(2, 4, 4)})
 

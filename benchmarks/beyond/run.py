@@ -32,7 +32,9 @@ from soundloc.experiments.benchmark import (
 )
 from soundloc.experiments.pigeon import PigeonConfig
 from soundloc.experiments.provenance import git_commit, provenance
-from soundloc.utils import atomic_open, default_device, repository_root, write_json
+from soundloc.book import repository_root
+from soundloc.utils.device import default_device
+from soundloc.utils.files import atomic_open, write_json
 
 ROOT = repository_root(Path(__file__).resolve().parent) or Path.cwd()
 HERE = Path(__file__).resolve().parent

@@ -25,7 +25,7 @@ from soundloc.experiments.pigeon.report import (  # noqa: E402
     sweep_table,
     uninformative_p,
 )
-from soundloc.utils import atomic_path  # noqa: E402
+from soundloc.utils.files import atomic_path# noqa: E402
 
 HERE = Path(__file__).resolve().parent
 FOLDERS = {p: HERE / folder for p, folder in SWEEP_FOLDERS.items()}

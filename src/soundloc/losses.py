@@ -1,5 +1,7 @@
-"""Losses of Senocak et al. (CVPR 2018), Sec. 3.2: the unsupervised triplet loss L_U, the
-supervised attention loss L_S and the semi-supervised total ``L = L_U + λ L_S``.
+"""Losses of Senocak et al. (CVPR 2018): the unsupervised triplet loss L_U (the paper's
+unsupervised learning, Sec. 3.2), the supervised attention loss L_S and the semi-supervised total
+``L = L_U + λ L_S`` (its semi-supervised learning, Sec. 3.3). This module is the one place where
+the objective is computed: the trainer gathers a batch's features and calls :func:`scheme_loss`.
 
 Slide equations:
 
@@ -22,14 +24,9 @@ from typing import Literal
 
 import torch
 
-from soundloc.constants import SCHEMES, Scheme
+from soundloc.constants import SCHEMES, AttentionReduction, Scheme
 
 Reduction = Literal["mean", "sum", "none"]
-#: How L_S is averaged over a batch: ``"batch_mean"`` (the paper's: the per-sample λ L_S summed over
-#: the labelled rows and divided by the batch size, as the authors' code does) or
-#: ``"labelled_mean"`` (divided by the number of labelled rows: with 10 % of the pairs labelled,
-#: about ten times the paper's weight).
-AttentionReduction = Literal["batch_mean", "labelled_mean"]
 
 
 def _check_float(x: object, name: str, dim: int | tuple[int, ...]) -> torch.Tensor:
@@ -103,6 +100,26 @@ def normalize_gt(gt_attention: torch.Tensor, has_gt: torch.Tensor) -> torch.Tens
     return torch.where(has_gt[:, None], gt_attention / safe[:, None], torch.zeros_like(gt_attention))
 
 
+def _check_attention_inputs(logits: torch.Tensor, gt_attention: torch.Tensor,
+                            has_gt: torch.Tensor | None) -> torch.Tensor:
+    """``ValueError``/``TypeError`` unless ``logits`` and ``gt_attention`` are float maps of one
+    shape and ``has_gt`` ``[B]`` bools (``None``: all); returns ``has_gt`` as bools on the device."""
+    _check_float(logits, "logits", (2, 3))
+    _check_float(gt_attention, "gt_attention", (2, 3))
+    if gt_attention.shape != logits.shape:
+        raise ValueError(
+            f"gt_attention must have the shape of logits {tuple(logits.shape)}, got {tuple(gt_attention.shape)}"
+        )
+    b = logits.shape[0]
+    if has_gt is None:
+        has_gt = torch.ones(b, dtype=torch.bool, device=logits.device)
+    if not isinstance(has_gt, torch.Tensor):
+        raise TypeError(f"has_gt must be a torch.Tensor of bools, got {type(has_gt).__name__}")
+    if has_gt.shape != (b,):
+        raise ValueError(f"has_gt must have shape [{b}], got {tuple(has_gt.shape)}")
+    return has_gt.to(device=logits.device, dtype=torch.bool)
+
+
 def attention_loss(
     logits: torch.Tensor,
     gt_attention: torch.Tensor,
@@ -110,7 +127,7 @@ def attention_loss(
     reduction: Literal["batch_mean", "labelled_mean", "sum", "none"] = "batch_mean",
     from_logits: bool = True,
 ) -> torch.Tensor:
-    """The paper's supervised loss ``L_S = −Σ_i α_GT,i log α_i`` (Sec. 3.2, Eq. for L_S).
+    """The paper's supervised loss ``L_S = −Σ_i α_GT,i log α_i`` (Sec. 3.3).
 
     Args:
         logits: ``[B, H', W']`` (or ``[B, M]``) pre-softmax scores ``a_i / τ`` (the model output's
@@ -126,20 +143,8 @@ def attention_loss(
             ``"labelled_mean"`` averages over the labelled rows (0 when none); ``"sum"``;
             ``"none"`` gives ``[B]`` with zeros on unlabelled rows.
     """
-    logits = _check_float(logits, "logits", (2, 3))
-    gt_attention = _check_float(gt_attention, "gt_attention", (2, 3))
-    if gt_attention.shape != logits.shape:
-        raise ValueError(
-            f"gt_attention must have the shape of logits {tuple(logits.shape)}, got {tuple(gt_attention.shape)}"
-        )
+    has_gt = _check_attention_inputs(logits, gt_attention, has_gt)
     b = logits.shape[0]
-    if has_gt is None:
-        has_gt = torch.ones(b, dtype=torch.bool, device=logits.device)
-    if not isinstance(has_gt, torch.Tensor):
-        raise TypeError(f"has_gt must be a torch.Tensor of bools, got {type(has_gt).__name__}")
-    if has_gt.shape != (b,):
-        raise ValueError(f"has_gt must have shape [{b}], got {tuple(has_gt.shape)}")
-    has_gt = has_gt.to(device=logits.device, dtype=torch.bool)
     flat_logits = logits.reshape(b, -1)
     gt = normalize_gt(gt_attention.reshape(b, -1).to(flat_logits.dtype), has_gt)
     if from_logits:
@@ -172,6 +177,23 @@ class LossTerms:
     l_s: torch.Tensor | None
 
 
+@dataclass(frozen=True)
+class BatchShare:
+    """What one part of a larger batch weighs in the larger batch's objective.
+
+    With data parallelism each process holds a part of the global batch
+    (:mod:`soundloc.train.distributed`) and computes its terms over its part; each term is
+    multiplied by its weight here, so that the mean over the processes of the weighted terms is
+    the term of the global batch. ``labelled_anywhere``: some part of the global batch has an
+    annotated pair, so L_S enters every part's objective (as an exact zero where the part has
+    none), and every process computes gradients for the same parameters.
+    """
+
+    l_u: float = 1.0
+    l_s: float = 1.0
+    labelled_anywhere: bool = False
+
+
 def semi_supervised_loss(
     f_v: torch.Tensor,
     f_pos: torch.Tensor,
@@ -182,58 +204,77 @@ def semi_supervised_loss(
     lam: float = 1.0,
     attention_reduction: AttentionReduction = "batch_mean",
 ) -> LossTerms:
-    """``L = L_U + λ L_S`` (Sec. 3.2): L_U over every row, L_S over the rows with ``has_gt``.
+    """``L = L_U + λ L_S`` (Sec. 3.3): L_U over every row, L_S over the rows with ``has_gt``.
 
     ``lam`` is the λ applied to labelled rows (the paper uses 1); unlabelled rows always have
-    λ = 0. ``l_s`` is reduced as in :func:`attention_loss` (``attention_reduction``).
+    λ = 0. ``l_s`` is reduced as in :func:`attention_loss` (``attention_reduction``). The same
+    as :func:`scheme_loss` for the ``"semi_supervised"`` scheme on a batch with annotations.
     """
-    if not isinstance(lam, (int, float)) or lam < 0:
-        raise ValueError(f"lam must be a non-negative number, got {lam!r}")
-    l_u = unsupervised_loss(f_v, f_pos, f_neg)
-    l_s = attention_loss(logits, gt_attention, has_gt, reduction=attention_reduction)
-    return LossTerms(total=l_u + lam * l_s, l_u=l_u, l_s=l_s)
+    return scheme_loss("semi_supervised", f_v, f_pos, f_neg, logits, gt_attention, has_gt, lam=lam,
+                       attention_reduction=attention_reduction, labelled=True)
+
+
+def objective(l_u: torch.Tensor | None, l_s: torch.Tensor | None, lam: float) -> torch.Tensor:
+    """The paper's semi-supervised objective ``L = L_U + λ L_S`` (Sec. 3.3) from its terms; a
+    scheme without one of them has the other alone (the supervised scheme: ``L_S``)."""
+    if l_s is None:
+        assert l_u is not None
+        return l_u
+    if l_u is None:
+        return l_s
+    return l_u + lam * l_s
 
 
 def scheme_loss(
     scheme: Scheme,
     f_v: torch.Tensor,
-    f_s: torch.Tensor,
-    negatives: torch.Tensor | None,
+    f_pos: torch.Tensor,
+    f_neg: torch.Tensor | None,
     logits: torch.Tensor,
     gt_attention: torch.Tensor | None,
     has_gt: torch.Tensor,
     lam: float = 1.0,
     attention_reduction: AttentionReduction = "batch_mean",
     labelled: bool | None = None,
+    share: BatchShare | None = None,
 ) -> LossTerms:
     """The objective of one of the paper's learning schemes (Table 1) on a batch.
 
-    - ``"unsupervised"``: :func:`unsupervised_loss` with ``f_s[negatives]`` as negatives;
+    - ``"unsupervised"``: :func:`unsupervised_loss` of ``f_v`` with its own sound ``f_pos`` and
+      another pair's ``f_neg`` (e.g. ``f_s[sample_negatives(B)]``);
     - ``"supervised"``: :func:`attention_loss` on the annotated rows;
-    - ``"semi_supervised"``: :func:`semi_supervised_loss`, ``L_U + λ L_S``.
+    - ``"semi_supervised"``: both, combined by :func:`objective` (``L_U + λ L_S``).
 
     A batch without any annotated row gives ``l_s = None`` (and only L_U, or a zero total
-    without gradient for the supervised scheme). ``negatives`` (row indices, e.g. from
-    :func:`sample_negatives`) is needed by the schemes with L_U. ``labelled`` says whether
-    some row has a ground truth when the caller knows it already (a count made on the host):
-    reading ``has_gt`` back from a GPU would make the host wait for the device at every step.
+    without gradient for the supervised scheme). ``labelled`` says whether some row has a
+    ground truth when the caller knows it already (a count made on the host): reading
+    ``has_gt`` back from a GPU would make the host wait for the device at every step.
+    ``share`` weighs the terms of a part of a larger batch (:class:`BatchShare`).
     """
     if scheme not in SCHEMES:
         raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
-    if labelled is None:
-        labelled = bool(has_gt.any())
-    labelled = gt_attention is not None and labelled
-    if scheme != "supervised" and negatives is None:
-        raise ValueError(f"the {scheme} scheme needs negatives (indices of another row per row)")
-    if scheme == "semi_supervised" and labelled:
-        return semi_supervised_loss(f_v, f_s, f_s[negatives], logits, gt_attention, has_gt, lam, attention_reduction)
-    if scheme == "supervised":
-        if not labelled:
-            return LossTerms(total=f_v.new_zeros(()), l_u=None, l_s=None)
+    if not isinstance(lam, (int, float)) or lam < 0:
+        raise ValueError(f"lam must be a non-negative number, got {lam!r}")
+    labelled = gt_attention is not None and (bool(has_gt.any()) if labelled is None else labelled)
+    l_u = l_s = None
+    if scheme != "supervised":
+        if f_neg is None:
+            raise ValueError(f"the {scheme} scheme needs negatives (another row's sound feature per row)")
+        l_u = unsupervised_loss(f_v, f_pos, f_neg)
+        l_u = l_u if share is None else l_u * share.l_u
+    if scheme != "unsupervised" and labelled:
+        assert gt_attention is not None
+        if logits.shape != gt_attention.shape:
+            raise ValueError(f"the dataset's gt_attention grid {tuple(gt_attention.shape[1:])} differs from the "
+                             f"model's attention grid {tuple(logits.shape[1:])}: build the dataset with grid="
+                             f"{tuple(logits.shape[1:])}")
         l_s = attention_loss(logits, gt_attention, has_gt, reduction=attention_reduction)
-        return LossTerms(total=l_s, l_u=None, l_s=l_s)
-    l_u = unsupervised_loss(f_v, f_s, f_s[negatives])
-    return LossTerms(total=l_u, l_u=l_u, l_s=None)
+        l_s = l_s if share is None else l_s * share.l_s
+    elif scheme != "unsupervised" and share is not None and share.labelled_anywhere:
+        l_s = logits.sum() * 0.0  # annotated pairs elsewhere only: a zero that keeps the graph whole
+    if l_u is None and l_s is None:
+        return LossTerms(total=f_v.new_zeros(()), l_u=None, l_s=None)
+    return LossTerms(total=objective(l_u, l_s, lam), l_u=l_u, l_s=l_s)
 
 
 def sample_negatives(batch_size: int, generator: torch.Generator | None = None,
@@ -263,9 +304,11 @@ def shuffle_negatives(f_s: torch.Tensor, generator: torch.Generator | None = Non
 
 __all__ = [
     "AttentionReduction",
+    "BatchShare",
     "LossTerms",
     "attention_loss",
     "normalize_gt",
+    "objective",
     "sample_negatives",
     "scheme_loss",
     "semi_supervised_loss",

@@ -43,7 +43,9 @@ from torch import nn
 from soundloc.config import ConfigMixin, check_int, check_number
 from soundloc.data.synthetic import SyntheticWorld, WorldConfig, render_scenes
 from soundloc.models import ModelConfig, build_model
-from soundloc.utils import atomic_path, progress_bar, seed_everything
+from soundloc.utils.files import atomic_path
+from soundloc.utils.progress import progress_bar
+from soundloc.utils.seeding import seed_everything
 
 #: World fields every pretraining world sets (images only: every scene shows its object, and
 #: no other object as large: one labelled object per photo, as most of ImageNet's).

@@ -30,7 +30,8 @@ import torch.nn.functional as F
 
 from soundloc.constants import ANNOTATION_FRAME, SAMPLE_RATE, SCHEMES
 from soundloc.data.types import Annotation
-from soundloc.utils import atomic_path, mean_std
+from soundloc.utils.files import atomic_path
+from soundloc.utils.summary import mean_std
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -326,25 +327,18 @@ def plot_localization(
     import matplotlib.pyplot as plt
     from matplotlib.colors import Normalize
 
-    img = _check_image(image)
-    a = _check_map(attention)
+    img, a = _check_image(image), _check_map(attention)
     ratio = a * a.numel() / a.sum()  # mass per cell, as a multiple of the uniform mass
     top = float(ratio.max())
-    if vmax is None:
-        vmax = max(LOCALIZATION_VMAX, top)
+    vmax = max(LOCALIZATION_VMAX, top) if vmax is None else vmax
     if not (isinstance(vmax, (int, float)) and math.isfinite(vmax) and vmax > 1.0):
         raise ValueError(f"vmax must be a number > 1 (a multiple of the uniform level), got {vmax!r}")
     from matplotlib.patches import Rectangle
-    from matplotlib.ticker import MaxNLocator
 
     h, w = img.shape[1:]
     lines = (title.count("\n") + 1 if title else 0) + (1 if warning else 0)
-    head = 0.25 * lines + 0.1  # inches above the image for the title lines
-    height = width * h / w
-    fig_w, fig_h = width + 1.4, height + head  # the colour bar and its labels on the right
-    fig = plt.figure(figsize=(fig_w, fig_h))
-    ax = fig.add_axes((0.0, 0.0, width / fig_w, height / fig_h))
-    cax = fig.add_axes(((width + 0.15) / fig_w, 0.0, 0.22 / fig_w, height / fig_h))
+    fig, ax, cax = _overlay_axes(plt, width, width * h / w, 0.25 * lines + 0.1)  # room for the title lines
+    fig_w, fig_h = fig.get_size_inches()
     show_image(img, ax=ax)
     up = upsample_attention(ratio, (h, w), normalize=False)
     norm = Normalize(0.0, float(vmax), clip=True)
@@ -353,24 +347,40 @@ def plot_localization(
         ax.add_patch(Rectangle((-0.5, -0.5), w, h, fill=False, hatch="//", edgecolor="red", linewidth=0, alpha=0.6))
     if peak is not None:
         ax.plot([peak[0]], [peak[1]], marker="+", color="white", markersize=18, mew=2.5)
-    bar = fig.colorbar(overlay, cax=cax, extend="max" if top > vmax else "neither")
+    _uniform_colour_bar(fig.colorbar(overlay, cax=cax, extend="max" if top > vmax else "neither"), float(vmax),
+                        a.numel())
+    centre = 0.5 * width / fig_w  # over the image
+    for text, colour, top_inches in ((title, None, 0.05), (warning, "red", 0.05 + 0.25 * (lines - 1))):
+        if text:
+            fig.text(centre, 1.0 - top_inches / fig_h, text, color=colour, fontsize=10, ha="center", va="top")
+    return fig
+
+
+def _overlay_axes(plt: Any, width: float, height: float, head: float) -> tuple[Any, Any, Any]:
+    """A figure with an image's axes ``width`` x ``height`` inches, ``head`` inches of room
+    above it and a colour bar's axes on its right: ``(fig, ax, cax)``."""
+    fig_w, fig_h = width + 1.4, height + head  # the colour bar and its labels on the right
+    fig = plt.figure(figsize=(fig_w, fig_h))
+    ax = fig.add_axes((0.0, 0.0, width / fig_w, height / fig_h))
+    cax = fig.add_axes(((width + 0.15) / fig_w, 0.0, 0.22 / fig_w, height / fig_h))
+    return fig, ax, cax
+
+
+def _uniform_colour_bar(bar: Any, vmax: float, cells: int) -> None:
+    """A colour bar in multiples of the uniform level 1 / ``cells``, the uniform level marked
+    (a dashed line, labelled) and ``vmax`` labelled at the top."""
+    from matplotlib.ticker import MaxNLocator
+
     bar.solids.set_alpha(1.0)
     bar.ax.axhline(1.0, color="white", linewidth=3)
     bar.ax.axhline(1.0, color="black", linewidth=1.2, linestyle="--")
-    steps = MaxNLocator(nbins=5, integer=True).tick_values(0.0, float(vmax))
-    ticks = sorted({0.0, 1.0, *[float(t) for t in steps if 1.5 <= t <= vmax], float(vmax)})
+    steps = MaxNLocator(nbins=5, integer=True).tick_values(0.0, vmax)
+    ticks = sorted({0.0, 1.0, *[float(t) for t in steps if 1.5 <= t <= vmax], vmax})
     if len(ticks) > 2 and ticks[-1] - ticks[-2] < 0.15 * vmax:  # vmax itself stays labelled
         ticks.pop(-2)
     bar.set_ticks(ticks, labels=["uniform" if t == 1.0 else f"{t:.3g}\u00d7" for t in ticks])
     bar.ax.tick_params(labelsize=9)
-    bar.set_label(f"attention per cell, as a multiple of uniform (1/{a.numel()})", fontsize=9)
-    centre = 0.5 * width / fig_w  # over the image
-    if title:
-        fig.text(centre, 1.0 - 0.05 / fig_h, title, fontsize=10, ha="center", va="top")
-    if warning:
-        fig.text(centre, 1.0 - (0.05 + 0.25 * (lines - 1)) / fig_h, warning, color="red", fontsize=10, ha="center",
-                 va="top")
-    return fig
+    bar.set_label(f"attention per cell, as a multiple of uniform (1/{cells})", fontsize=9)
 
 
 @styled
@@ -399,23 +409,8 @@ def attention_grid(
     """
     import matplotlib.pyplot as plt
 
-    imgs = [_check_image(images[i], f"images[{i}]") for i in range(len(images))]
-    n = len(imgs)
-    if n == 0:
-        raise ValueError("images is empty")
-    if not isinstance(maps, Mapping):
-        raise TypeError(f"maps must be a dict name -> [N, h, w] tensor, got {type(maps).__name__}")
-    checked = {}
-    for name, m in maps.items():
-        t = _as_tensor(m, f"maps[{name!r}]")
-        if t.dim() != 3 or t.shape[0] != n:
-            raise ValueError(f"maps[{name!r}] must have shape [{n}, h, w], got {tuple(t.shape)}")
-        checked[name] = t
-    if titles is not None and len(titles) != n:
-        raise ValueError(f"titles has {len(titles)} entries for {n} images")
-    if annotations is not None and len(annotations) != n:
-        raise ValueError(f"annotations has {len(annotations)} entries for {n} images")
-    cols = 1 + len(checked)
+    imgs, checked = _grid_inputs(images, maps, titles, annotations)
+    n, cols = len(imgs), 1 + len(checked)
     cell_size = min(cell_size, (MAX_WIDTH - 1.5) / cols)  # room for the row labels and the colour bar
     fig, axes = plt.subplots(n, cols, figsize=(cell_size * cols, cell_size * n), squeeze=False)
     for i in range(n):
@@ -435,14 +430,7 @@ def attention_grid(
         axes[0, k].set_title(str(name).replace(": ", ":\n"), color=scheme_colour(name) or "black")
     fig.tight_layout()
     if annotations is not None and any(a is not None for a in annotations):
-        from matplotlib.patches import Patch
-
-        n_ann = max(len(_box_list(a, ANNOTATION_FRAME)[0]) for a in annotations if a is not None)
-        handles = [Patch(facecolor="none", edgecolor=BOX_COLOURS[j % len(BOX_COLOURS)], linewidth=1.5,
-                         label=f"annotator {j + 1}") for j in range(n_ann)]
-        fig.legend(handles=handles, loc="lower center", ncol=max(1, n_ann), frameon=True,
-                   facecolor="0.55", framealpha=1.0, bbox_to_anchor=(0.5, 0.0), title="boxes")
-        fig.subplots_adjust(bottom=0.9 / (n * cell_size + 0.9))
+        _annotator_legend(fig, annotations, n * cell_size)
     if checked:
         from matplotlib.cm import ScalarMappable
         from matplotlib.colors import Normalize
@@ -452,6 +440,40 @@ def attention_grid(
         bar = fig.colorbar(ScalarMappable(Normalize(0, 1), cmap), cax=cax)
         bar.set_label("attention (min-max scaled)")
     return fig
+
+
+def _grid_inputs(images: Any, maps: Mapping[str, Any], titles: Sequence[str] | None,
+                 annotations: Sequence[Any] | None) -> tuple[list[torch.Tensor], dict[str, torch.Tensor]]:
+    """:func:`attention_grid`'s images and maps, checked: one map and one title or box list per image."""
+    imgs = [_check_image(images[i], f"images[{i}]") for i in range(len(images))]
+    n = len(imgs)
+    if n == 0:
+        raise ValueError("images is empty")
+    if not isinstance(maps, Mapping):
+        raise TypeError(f"maps must be a dict name -> [N, h, w] tensor, got {type(maps).__name__}")
+    checked = {}
+    for name, m in maps.items():
+        t = _as_tensor(m, f"maps[{name!r}]")
+        if t.dim() != 3 or t.shape[0] != n:
+            raise ValueError(f"maps[{name!r}] must have shape [{n}, h, w], got {tuple(t.shape)}")
+        checked[name] = t
+    if titles is not None and len(titles) != n:
+        raise ValueError(f"titles has {len(titles)} entries for {n} images")
+    if annotations is not None and len(annotations) != n:
+        raise ValueError(f"annotations has {len(annotations)} entries for {n} images")
+    return imgs, checked
+
+
+def _annotator_legend(fig: Any, annotations: Sequence[Any], height: float) -> None:
+    """A legend of the annotators' box colours below a figure ``height`` inches tall."""
+    from matplotlib.patches import Patch
+
+    n_ann = max(len(_box_list(a, ANNOTATION_FRAME)[0]) for a in annotations if a is not None)
+    handles = [Patch(facecolor="none", edgecolor=BOX_COLOURS[j % len(BOX_COLOURS)], linewidth=1.5,
+                     label=f"annotator {j + 1}") for j in range(n_ann)]
+    fig.legend(handles=handles, loc="lower center", ncol=max(1, n_ann), frameon=True,
+               facecolor="0.55", framealpha=1.0, bbox_to_anchor=(0.5, 0.0), title="boxes")
+    fig.subplots_adjust(bottom=0.9 / (height + 0.9))
 
 
 def _curve(hist: Sequence[Mapping[str, Any]], key: str) -> tuple[list[float], list[float]]:

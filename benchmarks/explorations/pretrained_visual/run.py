@@ -9,7 +9,7 @@ import sys
 import torch
 
 import soundloc.models
-import soundloc.pigeon as pigeon
+from soundloc.experiments import pigeon
 from soundloc.models import SoundLocalizer
 
 seed, weights, out_dir = int(sys.argv[1]), sys.argv[2], sys.argv[3]

@@ -25,10 +25,8 @@ from typing import Any
 
 from soundloc.commands.common import UsageError, check_device, check_output_dir, fail
 
-PARTS = ("localization", "extended", "negative")
-CONFIDENCES = ("peak", "cosine_peak", "cosine_top_quarter", "match")  # soundloc.experiments.beyond.CONFIDENCES
-KINDS = ("silence", "noise", "other_class", "offscreen", "same_class")  # soundloc.experiments.beyond.NEGATIVE_KINDS
-OPEN_SET_PRESETS = ("slavc", "slavc-code")  # soundloc.metrics.openset.OPEN_SET_PRESETS (torch-free here)
+#: The one line of ``soundloc --help``.
+HELP = "a model on Flickr, VGG-SS, their extended sets and negative audio, beside the baselines"
 
 
 def _scenes(text: str) -> tuple[int, int]:
@@ -43,6 +41,9 @@ def _scenes(text: str) -> tuple[int, int]:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from soundloc.experiments.benchmark import PARTS
+    from soundloc.experiments.beyond import CONFIDENCES, NEGATIVE_KINDS as KINDS
+    from soundloc.metrics.openset import OPEN_SET_PRESETS
     from soundloc.metrics.protocol import PRESETS
 
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -73,7 +74,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="negative-audio replacements (default: all the set allows)")
     parser.add_argument("--protocol", choices=list(PRESETS), default=None,
                         help="cIoU protocol for every set (default: lvs for Flickr and the synthetic world, vggss for VGG-SS)")
-    parser.add_argument("--open-protocol", choices=OPEN_SET_PRESETS, default="slavc",
+    parser.add_argument("--open-protocol", choices=list(OPEN_SET_PRESETS), default="slavc",
                         help="how AP and max-F1 sweep the thresholds (default: slavc, every confidence)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the drawn pairs, the noise and the random baseline")
     parser.add_argument("--random-repeats", type=int, default=10, help="draws of the random baseline (default 10)")
@@ -132,7 +133,8 @@ def _run(args: argparse.Namespace, out: Path) -> int:
     from soundloc.experiments.benchmark import BenchmarkSettings, benchmark_markdown, run_benchmark, write_pairs_csv
     from soundloc.experiments.localize import BUNDLED_CHECKPOINT, load_localizer
     from soundloc.experiments.provenance import git_commit, provenance
-    from soundloc.utils import atomic_open, default_device, write_json
+    from soundloc.utils.device import default_device
+    from soundloc.utils.files import atomic_open, write_json
 
     checkpoint = args.checkpoint or BUNDLED_CHECKPOINT
     model = load_localizer(checkpoint)

@@ -20,6 +20,9 @@ from pathlib import Path
 
 from soundloc.commands.data_vggss import configure_vggss, run_vggss
 
+#: The one line of ``soundloc --help``.
+HELP = "get and prepare real data (download, prepare, annotations, cache, leakage)"
+
 
 def _progress(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")

@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from soundloc.commands.common import UsageError, check_device, check_output_file, fail
-from soundloc.metrics.protocol import PRESETS
+
+#: The one line of ``soundloc --help``.
+HELP = "score saved heatmaps against annotations (cIoU, AUC, baselines)"
 
 
 
@@ -48,6 +50,8 @@ def _threshold(text: str) -> str | float:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from soundloc.metrics.protocol import PRESETS
+
     parser.add_argument("--heatmaps", required=True, type=Path, help=".npz (arrays keyed by id) or .pt (dict id -> tensor [H, W])")
     parser.add_argument("--annotations", required=True, type=Path, help="annotations.json of the prepared-data layout")
     parser.add_argument("--ids", type=Path, default=None, help="file with the ids to score, one per line (default: every heatmap)")
@@ -85,7 +89,7 @@ def load_heatmaps(path: Path) -> dict[str, Any]:
     import numpy as np
     import torch
 
-    from soundloc.utils import read_torch_file
+    from soundloc.utils.files import read_torch_file
 
     if not path.is_file():
         raise FileNotFoundError(f"{path}: heatmaps file not found")
@@ -114,7 +118,7 @@ def load_heatmaps(path: Path) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     from soundloc.data.layout import read_annotations, read_id_list
     from soundloc.metrics import evaluate, format_table, get_protocol
-    from soundloc.utils import write_json
+    from soundloc.utils.files import write_json
 
     try:
         check_device("--device", args.device)

@@ -22,6 +22,9 @@ import sys
 from soundloc.commands.common import UsageError, check_device, check_output_dir, fail, parse_seeds
 from soundloc.constants import SCALES
 
+#: The one line of ``soundloc --help``.
+HELP = "the paper's Tables 1-3 (synthetic world or real data, at a chosen scale)"
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the examples' lines
@@ -58,8 +61,7 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--threads must be >= 1, got {args.threads}")
         import torch
 
-        from soundloc.experiments.table_report import table_config
-        from soundloc.experiments.tables import check_table, check_table_folder, markdown_table, run_table
+        from soundloc.experiments.tables import check_table, check_table_folder, markdown_table, run_table, table_config
 
         config = table_config(args.table, args.scale, data=args.data, annotated=args.annotated, packed=args.packed,
                               preset=args.preset, seeds=seeds, rows=args.rows, device=args.device, epochs=args.epochs)

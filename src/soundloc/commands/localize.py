@@ -35,8 +35,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from soundloc.commands.common import UsageError, check_output_dir, check_output_file, fail
+
+#: The one line of ``soundloc --help``.
+HELP = "where is the sound? attention map of a trained model on your image/video and sound"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -58,23 +62,40 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "(> 1; default the larger of 4 and the map's peak): the same for every figure to compare them")
 
 
+def _check(args: argparse.Namespace, src: Path) -> None:
+    """The checks of the values typed (UsageError)."""
+    if not src.exists():
+        raise UsageError(f"{src}: no such file or folder")
+    if src.is_dir() and args.audio is not None:
+        raise UsageError("a folder of pairs takes no audio argument (each image has its own sound file)")
+    if not args.seconds > 0:
+        raise UsageError(f"--seconds must be > 0, got {args.seconds}")
+    if args.vmax is not None and not args.vmax > 1:
+        raise UsageError(f"--vmax is a multiple of the uniform level and must be > 1, got {args.vmax}")
+    if src.is_dir():
+        check_output_dir("--out", args.out)
+    elif Path(args.out).suffix.lower() != ".png":
+        raise UsageError(f"--out {args.out}: the overlay is a .png file")
+    else:
+        check_output_file("--out", args.out)
+
+
+def _print(results: list[dict[str, Any]], as_json: bool, folder: bool) -> None:
+    """The results as JSON, or one line per pair."""
+    if as_json:
+        print(json.dumps(results if folder else results[0], indent=1))
+        return
+    for r in results:
+        p = r["peak"]
+        print(f"{r['name']}: peak at grid cell (row {p['row']}, col {p['col']}) of {r['grid'][0]}x{r['grid'][1]}, "
+              f"pixel ({p['x']:.0f}, {p['y']:.0f}), mass {p['mass']:.3f} = {p['vs_uniform']:.1f}x uniform, "
+              f"entropy {r['entropy'] / r['entropy_of_uniform']:.2f} of uniform's -> {r['files']['overlay']}")
+
+
 def run(args: argparse.Namespace) -> int:
     src = Path(args.input)
     try:
-        if not src.exists():
-            raise UsageError(f"{src}: no such file or folder")
-        if src.is_dir() and args.audio is not None:
-            raise UsageError("a folder of pairs takes no audio argument (each image has its own sound file)")
-        if not args.seconds > 0:
-            raise UsageError(f"--seconds must be > 0, got {args.seconds}")
-        if args.vmax is not None and not args.vmax > 1:
-            raise UsageError(f"--vmax is a multiple of the uniform level and must be > 1, got {args.vmax}")
-        if src.is_dir():
-            check_output_dir("--out", args.out)
-        elif Path(args.out).suffix.lower() != ".png":
-            raise UsageError(f"--out {args.out}: the overlay is a .png file")
-        else:
-            check_output_file("--out", args.out)
+        _check(args, src)
     except UsageError as exc:
         return fail("localize", exc)
 
@@ -110,19 +131,11 @@ def run(args: argparse.Namespace) -> int:
         files = loc.write_outputs(result, pair, out, checkpoint=label, vmax=args.vmax)
         maps[name] = result["attention"]
         results.append(loc.as_json(result, files))
-    if src.is_dir():
-        if not results:
-            return fail("localize", f"{src}: none of its {len(pairs)} pairs could be read")
-        npz = loc.write_maps(Path(args.out) / "maps.npz", maps)
-    if args.format == "json":
-        print(json.dumps(results if src.is_dir() else results[0], indent=1))
-    else:
-        for r in results:
-            p = r["peak"]
-            print(f"{r['name']}: peak at grid cell (row {p['row']}, col {p['col']}) of {r['grid'][0]}x{r['grid'][1]}, "
-                  f"pixel ({p['x']:.0f}, {p['y']:.0f}), mass {p['mass']:.3f} = {p['vs_uniform']:.1f}x uniform, "
-                  f"entropy {r['entropy'] / r['entropy_of_uniform']:.2f} of uniform's -> {r['files']['overlay']}")
-    if src.is_dir():
+    if src.is_dir() and not results:
+        return fail("localize", f"{src}: none of its {len(pairs)} pairs could be read")
+    npz = loc.write_maps(Path(args.out) / "maps.npz", maps) if src.is_dir() else None
+    _print(results, args.format == "json", src.is_dir())
+    if npz is not None:
         print(f"{len(results)} localized, {skipped} skipped; maps in {npz} ({score_them(npz, src, list(maps))})",
               file=sys.stderr)
     return 0

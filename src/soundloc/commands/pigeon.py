@@ -32,6 +32,9 @@ _OPTIONS = {
     "temperature": "--temperature", "context_p": "--context-p",
 }
 
+#: The one line of ``soundloc --help``.
+HELP = "reproduce the pigeon superstition on the synthetic world"
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scale", choices=SCALES, default="smoke",
@@ -158,7 +161,7 @@ def _run_factorial(args: argparse.Namespace, config: Any, seeds: list[int] | Non
     from pathlib import Path
 
     from soundloc.experiments.pigeon.factorial import effect_table, load_factorial, run_factorial, write_summary
-    from soundloc.utils import read_json
+    from soundloc.utils.files import read_json
 
     if seeds is None:
         results = run_factorial(config, args.out, args.seed, command=command, progress=not args.quiet)

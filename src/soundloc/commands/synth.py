@@ -12,6 +12,9 @@ import argparse
 
 from soundloc.commands.common import UsageError, check_non_negative, check_output_dir, fail
 
+#: The one line of ``soundloc --help``.
+HELP = "write the synthetic world to disk in the prepared-data layout"
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output folder")

@@ -53,7 +53,7 @@ from soundloc.data.layout import (
 )
 from soundloc.data.leakage import dedupe, read_ids
 from soundloc.data.types import ANNOTATION_FRAME, SAMPLE_RATE, Annotation
-from soundloc.utils import atomic_path
+from soundloc.utils.files import atomic_path
 
 BOX_TAGS = frozenset({"bbox", "bndbox", "box"})
 TAG_VALUES = frozenset({"object", "ambient"})
@@ -93,28 +93,23 @@ def _tag_values(texts: Iterable[str | None]) -> set[str]:
     return {t.strip().lower() for t in texts if t and t.strip().lower() in TAG_VALUES}
 
 
-def parse_annotation_xml(path: str | os.PathLike[str], frame_size: int = ANNOTATION_FRAME) -> Annotation:
-    """Parse one pair's XML file into an :class:`Annotation` (see the module docstring for the rules).
-
-    Raises:
-        FileNotFoundError: the file is missing.
-        AnnotationError: malformed XML, refused DTD/entities, no box, a missing, repeated,
-            non-integer or out-of-frame coordinate, an inverted box, or conflicting tags; the
-            message names the file.
-    """
+def _read_xml(path: Path) -> Any:
+    """The root element of a pair's XML file, parsed without DTD entities or external refs."""
     import defusedxml.ElementTree as SafeET
     from defusedxml import DefusedXmlException
 
-    path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: annotation file not found")
     try:
-        root = SafeET.parse(str(path), forbid_dtd=False, forbid_entities=True, forbid_external=True).getroot()
+        return SafeET.parse(str(path), forbid_dtd=False, forbid_entities=True, forbid_external=True).getroot()
     except DefusedXmlException as exc:
         raise AnnotationError(f"{path}: refused unsafe XML ({type(exc).__name__}: {exc})") from exc
     except SafeET.ParseError as exc:
         raise AnnotationError(f"{path}: malformed XML ({exc})") from exc
 
+
+def _box_groups(root: Any, path: Path) -> list[tuple[Any, list[Any]]]:
+    """The box elements grouped by annotator: ``(annotator element, its boxes)`` in order."""
     parent_of = {child: parent for parent in root.iter() for child in parent}
     groups: dict[int, tuple[Any, list[Any]]] = {}
     for el in root.iter():
@@ -124,42 +119,61 @@ def parse_annotation_xml(path: str | os.PathLike[str], frame_size: int = ANNOTAT
             groups.setdefault(id(owner), (owner, []))[1].append(el)
     if not groups:
         raise AnnotationError(f"{path}: no bbox element found")
+    return list(groups.values())
 
+
+def _read_box(path: Path, k: int, box: Any, frame_size: int) -> tuple[tuple[int, int, int, int], set[str]]:
+    """Box ``k``'s corners (from attributes or child elements; ``x, y, w, h`` accepted) and the
+    tags found in it, checked to lie inside the frame."""
+    coords: dict[str, int] = {}
+    found_tags: set[str] = set()
+    for name, value in box.attrib.items():
+        key = _COORD_ALIASES.get(_local(name))
+        if key:
+            coords[key] = _int_coord(path, k, name, value)
+    for child in box:
+        key = _COORD_ALIASES.get(_local(child.tag))
+        if key is None:
+            found_tags |= _tag_values([child.text, *child.attrib.values()])
+            continue
+        if key in coords:
+            raise AnnotationError(f"{path}: box {k}: coordinate {key} given twice")
+        coords[key] = _int_coord(path, k, child.tag, child.text)
+    found_tags |= _tag_values(box.attrib.values())
+    if {"x", "y", "w", "h"} <= set(coords) and not {"xmin", "ymin", "xmax", "ymax"} & set(coords):
+        coords = {"xmin": coords["x"], "ymin": coords["y"],
+                  "xmax": coords["x"] + coords["w"], "ymax": coords["y"] + coords["h"]}
+    missing = [c for c in ("xmin", "ymin", "xmax", "ymax") if c not in coords]
+    if missing:
+        raise AnnotationError(f"{path}: box {k}: missing coordinate(s) {missing}")
+    x1, y1, x2, y2 = coords["xmin"], coords["ymin"], coords["xmax"], coords["ymax"]
+    if min(x1, y1, x2, y2) < 0 or max(x1, y1, x2, y2) > frame_size:
+        raise AnnotationError(f"{path}: box {k}: ({x1}, {y1}, {x2}, {y2}) lies outside the {frame_size}×{frame_size} frame")
+    if x2 < x1 or y2 < y1:
+        raise AnnotationError(f"{path}: box {k}: ({x1}, {y1}, {x2}, {y2}) has xmax < xmin or ymax < ymin")
+    return (x1, y1, x2, y2), found_tags
+
+
+def parse_annotation_xml(path: str | os.PathLike[str], frame_size: int = ANNOTATION_FRAME) -> Annotation:
+    """Parse one pair's XML file into an :class:`Annotation` (see the module docstring for the rules).
+
+    Raises:
+        FileNotFoundError: the file is missing.
+        AnnotationError: malformed XML, refused DTD/entities, no box, a missing, repeated,
+            non-integer or out-of-frame coordinate, an inverted box, or conflicting tags; the
+            message names the file.
+    """
+    path = Path(path)
     boxes_by_annotator: list[tuple[tuple[int, int, int, int], ...]] = []
     tags: list[str] = []
     k = 0
-    for owner, box_elements in groups.values():
+    for owner, box_elements in _box_groups(_read_xml(path), path):
         boxes = []
         found_tags: set[str] = set()
         for box in box_elements:
-            coords: dict[str, int] = {}
-            for name, value in box.attrib.items():
-                key = _COORD_ALIASES.get(_local(name))
-                if key:
-                    coords[key] = _int_coord(path, k, name, value)
-            for child in box:
-                key = _COORD_ALIASES.get(_local(child.tag))
-                if key is None:
-                    found_tags |= _tag_values([child.text, *child.attrib.values()])
-                    continue
-                if key in coords:
-                    raise AnnotationError(f"{path}: box {k}: coordinate {key} given twice")
-                coords[key] = _int_coord(path, k, child.tag, child.text)
-            found_tags |= _tag_values(box.attrib.values())
-            if {"x", "y", "w", "h"} <= set(coords) and not {"xmin", "ymin", "xmax", "ymax"} & set(coords):
-                coords = {"xmin": coords["x"], "ymin": coords["y"],
-                          "xmax": coords["x"] + coords["w"], "ymax": coords["y"] + coords["h"]}
-            missing = [c for c in ("xmin", "ymin", "xmax", "ymax") if c not in coords]
-            if missing:
-                raise AnnotationError(f"{path}: box {k}: missing coordinate(s) {missing}")
-            x1, y1, x2, y2 = coords["xmin"], coords["ymin"], coords["xmax"], coords["ymax"]
-            if min(x1, y1, x2, y2) < 0 or max(x1, y1, x2, y2) > frame_size:
-                raise AnnotationError(
-                    f"{path}: box {k}: ({x1}, {y1}, {x2}, {y2}) lies outside the {frame_size}×{frame_size} frame"
-                )
-            if x2 < x1 or y2 < y1:
-                raise AnnotationError(f"{path}: box {k}: ({x1}, {y1}, {x2}, {y2}) has xmax < xmin or ymax < ymin")
-            boxes.append((x1, y1, x2, y2))
+            corners, box_tags = _read_box(path, k, box, frame_size)
+            boxes.append(corners)
+            found_tags |= box_tags
             k += 1
         if owner not in box_elements:  # the annotator element's own texts and attributes
             found_tags |= _tag_values([*owner.attrib.values()])
@@ -392,6 +406,59 @@ def _place(src: Path, dest: Path, link: str) -> None:
         os.symlink(src.resolve(), dest)
 
 
+def read_download(src: Path, frame_size: int = ANNOTATION_FRAME, on_error: str = "raise",
+                  progress: bool = True) -> tuple[ParseReport, dict[str, dict[str, Path]]]:
+    """The downloaded set as it unpacks: every ``SRC/Annotations/<id>.xml`` parsed, and every
+    pair's frame and audio found wherever they sit under ``SRC/Data/``."""
+    ann_dir, data_dir = src / "Annotations", src / "Data"
+    for d in (ann_dir, data_dir):
+        if not d.is_dir():
+            raise FileNotFoundError(f"{d}: not found; expected SRC/Annotations/<id>.xml and SRC/Data/<0-9>/<id>.wav|.jpg")
+    return parse_annotation_dir(ann_dir, frame_size, on_error, progress), find_pairs(data_dir)
+
+
+def _audio_problem(path: Path) -> str | None:
+    """Why the pair's audio cannot be used (unreadable, not mono 22,050 Hz, empty), or ``None``."""
+    import soundfile as sf
+
+    try:
+        info = sf.info(str(path))
+    except Exception as exc:
+        return f"{path}: unreadable audio ({exc})"
+    if info.samplerate != SAMPLE_RATE or info.channels != 1 or info.frames == 0:
+        return (f"{path}: {info.samplerate} Hz, {info.channels} channel(s), {info.frames} samples; "
+                f"expected mono {SAMPLE_RATE} Hz")
+    return None
+
+
+def _place_pairs(pairs: dict[str, dict[str, Path]], parsed: ParseReport, out: Path, link: str, src: Path,
+                 report: ImportReport, progress: bool) -> list[dict[str, str]]:
+    """Put every usable pair's frame and audio into the layout at ``out``; the others go to
+    ``report.failed``. Returns the index rows."""
+    from tqdm.auto import tqdm
+
+    bad_xml = {i for i, _ in parsed.failed}
+    rows = []
+    for item_id in tqdm(sorted(set(pairs) | set(parsed.annotations)), desc="import", disable=not progress):
+        if item_id in bad_xml:
+            continue
+        files = pairs.get(item_id, {})
+        missing = [k for k in ("frame", "audio") if k not in files]
+        problem = f"no {' or '.join(missing)} file under {src / 'Data'}" if missing else _audio_problem(files["audio"])
+        if problem:
+            report.failed.append((item_id, problem))
+            continue
+        frame_rel = f"{FRAMES_DIR}/{item_id}{files['frame'].suffix.lower()}"
+        audio_rel = f"{AUDIO_DIR}/{item_id}.wav"
+        _place(files["frame"], out / frame_rel, link)
+        _place(files["audio"], out / audio_rel, link)
+        rows.append({"id": item_id, "frame": frame_rel, "audio": audio_rel})
+        report.ids.append(item_id)
+        if item_id not in parsed.annotations:
+            report.unannotated.append(item_id)
+    return rows
+
+
 def import_annotated_set(
     src: str | os.PathLike[str],
     out: str | os.PathLike[str],
@@ -404,55 +471,19 @@ def import_annotated_set(
     progress: bool = True,
 ) -> ImportReport:
     """Read the downloaded set (``SRC/Annotations/*.xml``, ``SRC/Data/**/<id>.wav|.jpg``) as it
-    comes and write the prepared layout at ``out`` (frames/, audio/, index.csv,
-    annotations.json, splits/, failures.csv, optionally grid masks).
+    comes (:func:`read_download`) and write the prepared layout at ``out`` (frames/, audio/,
+    index.csv, annotations.json, splits/, failures.csv, optionally grid masks).
 
     Audio must be mono 22,050 Hz (checked from the WAV header); a pair whose audio is not, or
     whose frame or audio is missing, goes to ``failures.csv``. ``link`` is ``"copy"``,
     ``"hardlink"`` or ``"symlink"``.
     """
-    import soundfile as sf
-
     if link not in {"copy", "hardlink", "symlink"}:
         raise ValueError(f"link must be 'copy', 'hardlink' or 'symlink', got {link!r}")
     src, out = Path(src), Path(out)
-    ann_dir, data_dir = src / "Annotations", src / "Data"
-    for d in (ann_dir, data_dir):
-        if not d.is_dir():
-            raise FileNotFoundError(f"{d}: not found; expected SRC/Annotations/<id>.xml and SRC/Data/<0-9>/<id>.wav|.jpg")
-    parsed = parse_annotation_dir(ann_dir, frame_size, on_error, progress)
-    pairs = find_pairs(data_dir)
+    parsed, pairs = read_download(src, frame_size, on_error, progress)
     report = ImportReport(failed=list(parsed.failed))
-    bad_xml = {i for i, _ in parsed.failed}
-    from tqdm.auto import tqdm
-
-    rows = []
-    for item_id in tqdm(sorted(set(pairs) | set(parsed.annotations)), desc="import", disable=not progress):
-        if item_id in bad_xml:
-            continue
-        files = pairs.get(item_id, {})
-        missing = [k for k in ("frame", "audio") if k not in files]
-        if missing:
-            report.failed.append((item_id, f"no {' or '.join(missing)} file under {data_dir}"))
-            continue
-        try:
-            info = sf.info(str(files["audio"]))
-        except Exception as exc:
-            report.failed.append((item_id, f"{files['audio']}: unreadable audio ({exc})"))
-            continue
-        if info.samplerate != SAMPLE_RATE or info.channels != 1 or info.frames == 0:
-            report.failed.append((item_id, f"{files['audio']}: {info.samplerate} Hz, {info.channels} channel(s), "
-                                  f"{info.frames} samples; expected mono {SAMPLE_RATE} Hz"))
-            continue
-        frame_rel = f"{FRAMES_DIR}/{item_id}{files['frame'].suffix.lower()}"
-        audio_rel = f"{AUDIO_DIR}/{item_id}.wav"
-        _place(files["frame"], out / frame_rel, link)
-        _place(files["audio"], out / audio_rel, link)
-        rows.append({"id": item_id, "frame": frame_rel, "audio": audio_rel})
-        report.ids.append(item_id)
-        if item_id not in parsed.annotations:
-            report.unannotated.append(item_id)
-    write_index(out, rows)
+    write_index(out, _place_pairs(pairs, parsed, out, link, src, report, progress))
     kept = {i: parsed.annotations[i] for i in report.ids if i in parsed.annotations}
     report.annotated = len(kept)
     report.annotator_counts = ParseReport(kept).annotator_counts()

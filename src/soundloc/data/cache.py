@@ -44,7 +44,7 @@ from soundloc.data import io
 from soundloc.data.dataset import AVDataset
 from soundloc.data.layout import read_index
 from soundloc.data.types import SAMPLE_RATE
-from soundloc.utils import read_json, write_json
+from soundloc.utils.files import read_json, write_json
 
 CACHE_VERSION = 1
 INDEX_NAME = "index.json"
@@ -165,6 +165,34 @@ def _frame_uint8(path: Path, size: int) -> np.ndarray:
     return torch.round(img.mul(255.0)).to(torch.uint8).permute(1, 2, 0).numpy()
 
 
+def _write_arrays(folder: Path, root: Path, rows: list[dict[str, str]], cfg: CacheConfig, workers: int,
+                  progress: bool) -> None:
+    """Decode every pair into ``folder``'s arrays: frames (uint8), audio (int16), the samples
+    read and each file's own length, on ``workers`` threads."""
+    n, s, length = len(rows), cfg.image_size, cfg.clip_samples
+    frames = np.lib.format.open_memmap(folder / "frames.npy", mode="w+", dtype=np.uint8, shape=(n, s, s, 3))
+    audio = np.lib.format.open_memmap(folder / "audio.npy", mode="w+", dtype=np.int16, shape=(n, length))
+    lengths = np.zeros(n, dtype=np.int64)
+    file_lengths = np.zeros(n, dtype=np.int64)
+
+    def fill(i: int) -> None:
+        frames[i] = _frame_uint8(root / rows[i]["frame"], s)
+        pcm, total = read_pcm16(root / rows[i]["audio"], cfg.sample_rate, length)
+        audio[i, : len(pcm)] = pcm
+        lengths[i], file_lengths[i] = len(pcm), total
+
+    from tqdm.auto import tqdm
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for _ in tqdm(pool.map(fill, range(n)), total=n, desc="cache", disable=not progress):
+            pass
+    frames.flush()
+    audio.flush()
+    del frames, audio
+    np.save(folder / "lengths.npy", lengths)
+    np.save(folder / "file_lengths.npy", file_lengths)
+
+
 def build_cache(
     root: str | os.PathLike[str],
     cache_dir: str | os.PathLike[str] | None = None,
@@ -187,43 +215,16 @@ def build_cache(
     rows = _select_rows(root, ids)
     if not rows:
         raise ValueError(f"{root}: no pairs to cache")
-    n, s, length = len(rows), cfg.image_size, cfg.clip_samples
     sources = _source_table(root, rows, cfg.hash_sources)
     cache_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{cache_dir.name}.build-", dir=cache_dir.parent))
     try:
-        frames = np.lib.format.open_memmap(tmp / "frames.npy", mode="w+", dtype=np.uint8, shape=(n, s, s, 3))
-        audio = np.lib.format.open_memmap(tmp / "audio.npy", mode="w+", dtype=np.int16, shape=(n, length))
-        lengths = np.zeros(n, dtype=np.int64)
-        file_lengths = np.zeros(n, dtype=np.int64)
-
-        def fill(i: int) -> None:
-            frames[i] = _frame_uint8(root / rows[i]["frame"], s)
-            pcm, total = read_pcm16(root / rows[i]["audio"], cfg.sample_rate, length)
-            audio[i, : len(pcm)] = pcm
-            lengths[i], file_lengths[i] = len(pcm), total
-
-        from tqdm.auto import tqdm
-
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            for _ in tqdm(pool.map(fill, range(n)), total=n, desc="cache", disable=not progress):
-                pass
-        frames.flush()
-        audio.flush()
-        del frames, audio
-        np.save(tmp / "lengths.npy", lengths)
-        np.save(tmp / "file_lengths.npy", file_lengths)
+        _write_arrays(tmp, root, rows, cfg, workers, progress)
         arrays = {name: {"sha256": sha256_file(tmp / name) if cfg.hash_arrays else None,
                          "bytes": (tmp / name).stat().st_size} for name in ARRAYS}
-        write_json(tmp / INDEX_NAME, {
-            "version": CACHE_VERSION,
-            "params": cfg.params(),
-            "config": asdict(cfg),
-            "root": str(root.resolve()),
-            "ids": [r["id"] for r in rows],
-            "arrays": arrays,
-            "sources": sources,
-        })
+        write_json(tmp / INDEX_NAME, {"version": CACHE_VERSION, "params": cfg.params(), "config": asdict(cfg),
+                                      "root": str(root.resolve()), "ids": [r["id"] for r in rows], "arrays": arrays,
+                                      "sources": sources})
         old = None
         if cache_dir.exists():
             old = cache_dir.parent / f".{cache_dir.name}.old-{os.getpid()}"

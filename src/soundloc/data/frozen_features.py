@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from soundloc.data.types import Sample, collate
-from soundloc.utils import progress_bar
+from soundloc.utils.progress import progress_bar
 
 #: stream -> the extras key its cached output travels under
 EXTRAS = {"visual": "visual_feature", "sound": "sound_feature"}

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from soundloc.data.types import SAMPLE_RATE
-from soundloc.utils import atomic_path
+from soundloc.utils.files import atomic_path
 
 
 def _read_frames(path: Path) -> tuple[np.ndarray, int]:

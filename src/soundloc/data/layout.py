@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from soundloc.data.types import ANNOTATION_FRAME, Annotation
-from soundloc.utils import atomic_open, read_json
+from soundloc.utils.files import atomic_open, read_json
 
 INDEX_FILE = "index.csv"
 ANNOTATIONS_FILE = "annotations.json"

@@ -39,7 +39,7 @@ from soundloc.data.layout import (
     write_index,
 )
 from soundloc.data.types import SAMPLE_RATE
-from soundloc.utils import atomic_path
+from soundloc.utils.files import atomic_path
 
 VIDEO_EXTENSIONS = frozenset(
     {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".flv", ".3gp", ".mpg", ".mpeg", ".wmv", ".ogv", ".ts"}

@@ -36,7 +36,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from soundloc.data.dataset import AVDataset
 from soundloc.data.types import Sample, collate
-from soundloc.utils import atomic_path, progress_bar, read_json, write_json
+from soundloc.utils.files import atomic_path, read_json, write_json
+from soundloc.utils.progress import progress_bar
 
 CACHE_SUBDIR = "cache/sound_features"
 FEATURES_FILE = "features.npy"

@@ -40,7 +40,7 @@ from soundloc.data.dataset import AVDataset
 from soundloc.data.layout import read_annotations
 from soundloc.data.synthetic import SyntheticDataset, SyntheticWorld
 from soundloc.experiments import beyond
-from soundloc.experiments.engine import annotations_of
+from soundloc.experiments.run import annotations_of
 from soundloc.metrics import evaluate, gt_maps
 from soundloc.metrics.openset import (
     SIZE_BINS,
@@ -52,7 +52,7 @@ from soundloc.metrics.openset import (
 from soundloc.metrics.protocol import SET_PROTOCOLS, Protocol, get_protocol
 from soundloc.metrics.report import protocol_name
 from soundloc.models import SoundLocalizer
-from soundloc.utils import atomic_open, json_safe
+from soundloc.utils.files import atomic_open, json_safe
 
 #: The parts of a benchmark run, in the order of the tables.
 PARTS: tuple[str, ...] = ("localization", "extended", "negative")
@@ -430,7 +430,7 @@ def scheme_models(config: Any, seed: int, models: str | os.PathLike[str] | None,
     from soundloc.constants import SCHEMES
     from soundloc.experiments.pigeon import run_pigeon
     from soundloc.models import load_model
-    from soundloc.utils import read_json
+    from soundloc.utils.files import read_json
 
     folder = Path(models) if models is not None else None
     record: dict[str, Any] = {"seed": seed}

@@ -34,7 +34,7 @@ from soundloc.metrics.baselines import random_maps
 from soundloc.metrics.openset import map_confidence
 from soundloc.metrics.retrieval import DEFAULT_KS, RetrievalScores, retrieval_scores
 from soundloc.models import LocalizerOutput, SoundLocalizer
-from soundloc.utils import progress_bar
+from soundloc.utils.progress import progress_bar
 
 #: replacement sounds of :func:`negative_audio_test`; ``same_class`` is the control (a sound the
 #: map *should* follow as it follows the pair's own)
@@ -511,12 +511,45 @@ def negative_audio_test(
     noise, whatever ``batch_size``.
     """
     kinds = tuple(kinds)
+    n = len(dataset) if dataset is not None else 0
+    lab = _negative_inputs(kinds, batch_size, n, labels, dataset)
+    g = torch.Generator().manual_seed(int(seed))
+    sources = {kind: draw_sources(kind, n, lab, g, visible) for kind in kinds}
+    seeds = noise_seeds(n, g)
+    dev = torch.device(device) if device is not None else next(model.parameters()).device
+    was_training = model.training
+    model.to(dev).eval()
+    try:
+        ids, annotations, own, per_kind = _localize_each_sound(model, dataset, kinds, sources, seeds, batch_size, dev,
+                                                               progress)
+    finally:
+        model.train(was_training)
+
+    def cat(parts: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        return {k: torch.cat([p[k] for p in parts]) for k in CONFIDENCES}
+
+    original = torch.cat([m for m, _ in own])
+    maps = {k: torch.cat([m for m, _ in v]) for k, v in per_kind.items()}
+    confidences = {"own sound": cat([c for _, c in own]), **{k: cat([c for _, c in v]) for k, v in per_kind.items()}}
+    changes = {kind: map_change(original, m) for kind, m in maps.items()}
+    uniform = torch.full_like(original, 1.0 / original[0].numel())
+    valid = {kind: (src < 0) | (src != torch.arange(n)) for kind, src in sources.items()}
+    result = NegativeAudioResult(
+        ids=ids, original=original, maps=maps, tv={k: c[0] for k, c in changes.items()},
+        peak_shift={k: c[1] for k, c in changes.items()}, sources=sources,
+        tv_uniform=map_change(original, uniform)[0], valid=valid, confidences=confidences,
+    )
+    _score_negatives(result, annotations, protocol)
+    return result
+
+
+def _negative_inputs(kinds: tuple[str, ...], batch_size: int, n: int, labels: Any, dataset: Any) -> torch.Tensor | None:
+    """Check :func:`negative_audio_test`'s arguments; the pairs' class labels where a kind needs them."""
     for kind in kinds:
         if kind not in NEGATIVE_KINDS:
             raise ValueError(f"unknown kind {kind!r}; expected some of {NEGATIVE_KINDS}")
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    n = len(dataset) if dataset is not None else 0
     if n == 0:
         raise ValueError("dataset is empty")
     needs = [k for k in kinds if k in ("other_class", "same_class")]
@@ -526,65 +559,56 @@ def negative_audio_test(
         raise ValueError(f"{lab.numel()} labels for {n} pairs")
     if needs and lab is None:
         raise ValueError(f"kind(s) {needs} need the pairs' class labels (a 'label' extra or labels=...)")
-    g = torch.Generator().manual_seed(int(seed))
-    sources = {kind: draw_sources(kind, n, lab, g, visible) for kind in kinds}
-    seeds = noise_seeds(n, g)
-    dev = torch.device(device) if device is not None else next(model.parameters()).device
-    was_training = model.training
-    model.to(dev).eval()
+    return lab
+
+
+def _replacement(kind: str, own: torch.Tensor, pos: torch.Tensor, sources: dict[str, torch.Tensor],
+                 seeds: torch.Tensor, dataset: Any) -> torch.Tensor:
+    """The sounds that replace a batch's own ones for ``kind``: silence, noise of their level,
+    or the drawn pairs' clips (a pair left without a partner keeps its own sound)."""
+    if kind == "silence":
+        return torch.zeros_like(own)
+    if kind == "noise":
+        return noise_like(own, seeds[pos])
+    src = sources[kind][pos]
+    return torch.stack([own[r] if int(j) == int(p) else pair_waveform(dataset, int(j))
+                        for r, (p, j) in enumerate(zip(pos, src))])
+
+
+Localized = tuple[torch.Tensor, dict[str, torch.Tensor]]  # a batch's maps and confidences
+
+
+def _localize_each_sound(model: SoundLocalizer, dataset: Any, kinds: tuple[str, ...], sources: dict[str, torch.Tensor],
+                         seeds: torch.Tensor, batch_size: int, dev: torch.device,
+                         progress: bool) -> tuple[list[str], list[Any], list[Localized], dict[str, list[Localized]]]:
+    """Every batch's maps and confidences with its own sounds and with each kind's, each image's
+    visual features computed once: ``(ids, annotations, own, per kind)``."""
     ids: list[str] = []
     annotations: list[Annotation | None] = []
-    own_maps: list[torch.Tensor] = []
-    own_conf: list[dict[str, torch.Tensor]] = []
-    kind_maps: dict[str, list[torch.Tensor]] = {k: [] for k in kinds}
-    kind_conf: dict[str, list[dict[str, torch.Tensor]]] = {k: [] for k in kinds}
+    own_results: list[Localized] = []
+    per_kind: dict[str, list[Localized]] = {k: [] for k in kinds}
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate)
     start = 0
-    try:
-        for batch in progress_bar(loader, progress, desc="negative audio", unit="batch", leave=False):
-            pos = torch.arange(start, start + len(batch))
-            start += len(batch)
-            ids.extend(batch.ids)
-            annotations.extend(batch.annotations)
-            feats = model.encode_image(batch.image.to(dev))
-            own = batch.waveform
+    for batch in progress_bar(loader, progress, desc="negative audio", unit="batch", leave=False):
+        pos = torch.arange(start, start + len(batch))
+        start += len(batch)
+        ids.extend(batch.ids)
+        annotations.extend(batch.annotations)
+        feats = model.encode_image(batch.image.to(dev))
 
-            def run(waves: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-                out = model.localize(feats, model.encode_sound(waves.to(dev)))
-                return out.attention.float().cpu(), {k: v.cpu() for k, v in pair_confidences(out).items()}
+        def run(waves: torch.Tensor) -> Localized:
+            out = model.localize(feats, model.encode_sound(waves.to(dev)))
+            return out.attention.float().cpu(), {k: v.cpu() for k, v in pair_confidences(out).items()}
 
-            m, c = run(own)
-            own_maps.append(m)
-            own_conf.append(c)
-            for kind in kinds:
-                if kind == "silence":
-                    sounds = torch.zeros_like(own)
-                elif kind == "noise":
-                    sounds = noise_like(own, seeds[pos])
-                else:
-                    src = sources[kind][pos]
-                    sounds = torch.stack([own[r] if int(j) == int(p) else pair_waveform(dataset, int(j))
-                                          for r, (p, j) in enumerate(zip(pos, src))])
-                m, c = run(sounds)
-                kind_maps[kind].append(m)
-                kind_conf[kind].append(c)
-    finally:
-        model.train(was_training)
+        own_results.append(run(batch.waveform))
+        for kind in kinds:
+            per_kind[kind].append(run(_replacement(kind, batch.waveform, pos, sources, seeds, dataset)))
+    return ids, annotations, own_results, per_kind
 
-    def cat(parts: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-        return {k: torch.cat([p[k] for p in parts]) for k in CONFIDENCES}
 
-    original = torch.cat(own_maps)
-    maps = {k: torch.cat(v) for k, v in kind_maps.items()}
-    confidences = {"own sound": cat(own_conf), **{k: cat(v) for k, v in kind_conf.items()}}
-    changes = {kind: map_change(original, m) for kind, m in maps.items()}
-    uniform = torch.full_like(original, 1.0 / original[0].numel())
-    valid = {kind: (src < 0) | (src != torch.arange(n)) for kind, src in sources.items()}
-    result = NegativeAudioResult(
-        ids=ids, original=original, maps=maps, tv={k: c[0] for k, c in changes.items()},
-        peak_shift={k: c[1] for k, c in changes.items()}, sources=sources,
-        tv_uniform=map_change(original, uniform)[0], valid=valid, confidences=confidences,
-    )
+def _score_negatives(result: NegativeAudioResult, annotations: list[Any], protocol: Any) -> None:
+    """cIoU@0.5 / AUC of the maps on the annotated pairs (with each kind's valid pairs only),
+    into ``result.scores`` and ``result.own_scores``."""
     annotated = torch.tensor([a is not None for a in annotations], dtype=torch.bool)
 
     def score(m: torch.Tensor, keep: torch.Tensor) -> tuple[float, float]:
@@ -592,16 +616,16 @@ def negative_audio_test(
         ev = evaluate(m[idx], [annotations[k] for k in idx], protocol=protocol, baselines=False, per_annotator=False)
         return ev.success, ev.auc
 
-    if bool(annotated.any()):
-        result.scores["own sound"] = score(original, annotated)
-        result.n_scored = int(annotated.sum())
-        for kind, m in maps.items():
-            keep = annotated & valid[kind]
-            if bool(keep.any()):
-                result.scores[kind] = score(m, keep)
-                result.own_scores[kind] = (result.scores["own sound"] if bool(keep.equal(annotated))
-                                           else score(original, keep))
-    return result
+    if not bool(annotated.any()):
+        return
+    result.scores["own sound"] = score(result.original, annotated)
+    result.n_scored = int(annotated.sum())
+    for kind, m in result.maps.items():
+        keep = annotated & result.valid[kind]
+        if bool(keep.any()):
+            result.scores[kind] = score(m, keep)
+            result.own_scores[kind] = (result.scores["own sound"] if bool(keep.equal(annotated))
+                                       else score(result.original, keep))
 
 
 def negative_audio_baselines(n: int, grid: tuple[int, int], kinds: Sequence[str] = NEGATIVE_KINDS, seed: int = 0,

@@ -41,7 +41,7 @@ from soundloc.data.layout import read_index
 from soundloc.data.prepare import PrepareConfig, prepare_one
 from soundloc.models import ModelConfig, SoundLocalizer, load_model, min_samples_for, pad_waveform
 from soundloc.train import checkpoint_model, read_checkpoint
-from soundloc.utils import atomic_path, json_safe
+from soundloc.utils.files import atomic_path, json_safe
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")

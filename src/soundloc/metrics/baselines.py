@@ -148,3 +148,7 @@ def baseline_scores(
         ),
         "random": rnd,
     }
+
+
+__all__ = ["BaselineScore", "CENTRE_SIGMA_FRACTION", "baseline_scores", "centre_prior", "random_baseline",
+           "random_maps", "whole_image_set"]

@@ -233,3 +233,7 @@ def annotator_maps(annotation: AnnotationLike, size: int = 224, *, device: torch
             out[j, y1:y2, x1:x2] = 1.0
     t = torch.from_numpy(out)
     return t.to(device) if device is not None else t
+
+
+__all__ = ["annotator_maps", "box_map", "check_box", "consensus_map", "gt_map", "gt_maps", "scale_box",
+           "scale_boxes"]

@@ -172,3 +172,6 @@ def _predict(x: torch.Tensor, target: tuple[int, int], p: Protocol, rule: Thresh
     if p.keep_max and m.shape[0] > 0:
         keep |= m == m.reshape(m.shape[0], -1).amax(dim=1).view(-1, 1, 1)
     return keep
+
+
+__all__ = ["normalise_maps", "predicted_set", "resize_maps", "threshold_values"]

@@ -170,3 +170,6 @@ def get_protocol(protocol: "Protocol | str | None" = None) -> Protocol:
         except KeyError:
             raise ValueError(f"unknown protocol {protocol!r}; presets: {sorted(PRESETS)}") from None
     raise TypeError(f"protocol must be a Protocol, a preset name or None, got {type(protocol).__name__}")
+
+
+__all__ = ["PRESETS", "Protocol", "get_protocol"]

@@ -21,7 +21,7 @@ from soundloc.metrics.groundtruth import AnnotationLike, gt_maps
 from soundloc.metrics.prediction import _predict, as_heatmap_batch
 from soundloc.metrics.protocol import PRESETS, Protocol, get_protocol
 from soundloc.metrics.scores import AnnotatorScores, ciou_from_set, per_annotator_scores, success_and_auc, success_curve
-from soundloc.utils import json_safe
+from soundloc.utils.files import json_safe
 
 
 def protocol_name(protocol: Protocol) -> str:
@@ -115,6 +115,42 @@ def _predicted_sets(heatmaps: Any, p: Protocol, device: torch.device | str | Non
     return out
 
 
+def _in_order(heatmaps: Any, annotations: Any, ids: Sequence[str] | None) -> tuple[Any, list[Any], Any]:
+    """``(heatmaps, annotations, ids)`` with mappings id -> value turned into lists in the order
+    of ``ids`` (default: the heatmaps' keys); ``ValueError`` listing ids without a value."""
+    if isinstance(heatmaps, Mapping):
+        if not isinstance(annotations, Mapping):
+            raise TypeError("heatmaps is a mapping id -> map, so annotations must be a mapping id -> annotation")
+        ids = list(heatmaps.keys()) if ids is None else list(ids)
+        missing_h = [i for i in ids if i not in heatmaps]
+        missing_a = [i for i in ids if i not in annotations]
+        if missing_h or missing_a:
+            parts = []
+            if missing_h:
+                parts.append(f"{len(missing_h)} id(s) without heatmap, e.g. {missing_h[:5]}")
+            if missing_a:
+                parts.append(f"{len(missing_a)} id(s) without annotation, e.g. {missing_a[:5]}")
+            raise ValueError("; ".join(parts))
+        return [heatmaps[i] for i in ids], [annotations[i] for i in ids], ids
+    if isinstance(annotations, Mapping):
+        if ids is None:
+            raise TypeError("annotations is a mapping: pass ids (the order of the heatmaps)")
+        missing_a = [i for i in ids if i not in annotations]
+        if missing_a:
+            raise ValueError(f"{len(missing_a)} id(s) without annotation, e.g. {missing_a[:5]}")
+        return heatmaps, [annotations[i] for i in ids], ids
+    return heatmaps, list(annotations), ids
+
+
+def _warn_empty(gt: torch.Tensor, ids: Sequence[str] | None) -> None:
+    """Warn about the samples whose consensus map is empty (their cIoU is 0)."""
+    empty = (gt.reshape(gt.shape[0], -1).amax(dim=1) == 0).nonzero().flatten().tolist()
+    if empty:
+        which = [ids[i] for i in empty[:5]] if ids is not None else empty[:5]
+        warnings.warn(f"{len(empty)} sample(s) have an empty consensus map (no box inside the frame), so their "
+                      f"cIoU is 0: {which}", stacklevel=3)
+
+
 def evaluate(
     heatmaps: Any,
     annotations: Sequence[AnnotationLike] | Mapping[str, AnnotationLike],
@@ -153,29 +189,7 @@ def evaluate(
         ValueError: counts differ, ids missing from a mapping (listing some), bad maps/boxes.
     """
     p = get_protocol(protocol)
-    if isinstance(heatmaps, Mapping):
-        if not isinstance(annotations, Mapping):
-            raise TypeError("heatmaps is a mapping id -> map, so annotations must be a mapping id -> annotation")
-        ids = list(heatmaps.keys()) if ids is None else list(ids)
-        missing_h = [i for i in ids if i not in heatmaps]
-        missing_a = [i for i in ids if i not in annotations]
-        if missing_h or missing_a:
-            parts = []
-            if missing_h:
-                parts.append(f"{len(missing_h)} id(s) without heatmap, e.g. {missing_h[:5]}")
-            if missing_a:
-                parts.append(f"{len(missing_a)} id(s) without annotation, e.g. {missing_a[:5]}")
-            raise ValueError("; ".join(parts))
-        heatmaps = [heatmaps[i] for i in ids]
-        annotations = [annotations[i] for i in ids]
-    elif isinstance(annotations, Mapping):
-        if ids is None:
-            raise TypeError("annotations is a mapping: pass ids (the order of the heatmaps)")
-        missing_a = [i for i in ids if i not in annotations]
-        if missing_a:
-            raise ValueError(f"{len(missing_a)} id(s) without annotation, e.g. {missing_a[:5]}")
-        annotations = [annotations[i] for i in ids]
-    annotations = list(annotations)
+    heatmaps, annotations, ids = _in_order(heatmaps, annotations, ids)
     sets = _predicted_sets(heatmaps, p, device)
     if sets.shape[0] != len(annotations):
         raise ValueError(f"{sets.shape[0]} heatmaps but {len(annotations)} annotations")
@@ -184,34 +198,14 @@ def evaluate(
     if not annotations:
         raise ValueError("nothing to evaluate: no heatmaps")
     gt = gt_maps(annotations, p, device=sets.device)
-    empty = (gt.reshape(gt.shape[0], -1).amax(dim=1) == 0).nonzero().flatten().tolist()
-    if empty:
-        which = [ids[i] for i in empty[:5]] if ids is not None else empty[:5]
-        warnings.warn(
-            f"{len(empty)} sample(s) have an empty consensus map (no box inside the frame), so their "
-            f"cIoU is 0: {which}",
-            stacklevel=2,
-        )
+    _warn_empty(gt, ids)
     scores = ciou_from_set(sets, gt).cpu()
     success, auc = success_and_auc(scores, p)
-    curve = success_curve(scores, p)
-    annot = per_annotator_scores(sets, annotations, p) if per_annotator else None
-    base = (
-        baseline_scores(gt, p, seed=seed, repeats=random_repeats, grid=tuple(random_grid), centre_sigma=centre_sigma)
-        if baselines
-        else {}
-    )
-    return EvaluationResult(
-        protocol=p,
-        ids=list(ids) if ids is not None else None,
-        ciou=scores,
-        success=success,
-        auc=auc,
-        curve=curve,
-        annotators=annot,
-        baselines=base,
-        name=name,
-    )
+    base = baseline_scores(gt, p, seed=seed, repeats=random_repeats, grid=tuple(random_grid),
+                           centre_sigma=centre_sigma) if baselines else {}
+    return EvaluationResult(protocol=p, ids=list(ids) if ids is not None else None, ciou=scores, success=success,
+                            auc=auc, curve=success_curve(scores, p), baselines=base, name=name,
+                            annotators=per_annotator_scores(sets, annotations, p) if per_annotator else None)
 
 
 def _pct(v: float, std: float | None = None) -> str:
@@ -255,3 +249,6 @@ def format_table(result: EvaluationResult) -> str:
         for r in arows:
             lines.append(f"{r[0]:<{v0}}  {r[1]:>{v1}}  {r[2]:>7}")
     return "\n".join(lines)
+
+
+__all__ = ["EvaluationResult", "evaluate", "format_table", "protocol_name"]

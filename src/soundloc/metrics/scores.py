@@ -299,3 +299,7 @@ def per_annotator_scores(
         auc.append(a)
         count.append(int(col.numel()))
     return AnnotatorScores(iou=iou, success=success, auc=auc, count=count)
+
+
+__all__ = ["AnnotatorScores", "annotator_ious", "ciou", "ciou_from_set", "iou_from_set", "per_annotator_scores",
+           "success_and_auc", "success_curve", "success_rate"]

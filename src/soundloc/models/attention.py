@@ -98,8 +98,8 @@ class LocalizationModule(nn.Module):
         """Step 5: ``f_v = FC(ReLU(FC(ReLU(z))))``."""
         return self.visual_fc2(F.relu(self.visual_fc1(F.relu(z))))
 
-    def forward(self, visual: torch.Tensor, sound_feature: torch.Tensor) -> AttentionOutput:
-        """``visual`` ``[B, D, H', W']`` and ``sound_feature`` ``[B, sound_dim]`` -> :class:`AttentionOutput`."""
+    def check_inputs(self, visual: torch.Tensor, sound_feature: torch.Tensor) -> None:
+        """``ValueError`` unless ``visual`` is ``[B, D, H', W']`` and ``sound_feature`` ``[B, sound_dim]``."""
         if not isinstance(visual, torch.Tensor) or visual.dim() != 4 or visual.shape[1] != self.visual_dim:
             shape = tuple(visual.shape) if isinstance(visual, torch.Tensor) else type(visual).__name__
             raise ValueError(f"visual_features must have shape [B, {self.visual_dim}, H', W'], got {shape}")
@@ -112,6 +112,10 @@ class LocalizationModule(nn.Module):
                 f"batch sizes differ: visual_features has {visual.shape[0]}, "
                 f"sound_feature has {sound_feature.shape[0]}"
             )
+
+    def forward(self, visual: torch.Tensor, sound_feature: torch.Tensor) -> AttentionOutput:
+        """``visual`` ``[B, D, H', W']`` and ``sound_feature`` ``[B, sound_dim]`` -> :class:`AttentionOutput`."""
+        self.check_inputs(visual, sound_feature)
         b, _, gh, gw = visual.shape
         h = self.sound_query(sound_feature)
         a = self.scores(visual, h)

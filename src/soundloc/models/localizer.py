@@ -30,7 +30,7 @@ from soundloc.config import ConfigMixin, check_choice, check_int, check_number
 from soundloc.models.attention import LocalizationModule, Mechanism
 from soundloc.models.sound import SAMPLE_RATE, SoundNet8, SoundVariant, check_waveform, pad_waveform
 from soundloc.models.visual import SmallCNN, VGG16Features, check_image
-from soundloc.utils import atomic_path, read_torch_file
+from soundloc.utils.files import atomic_path, read_torch_file
 
 VisualBackbone = Literal["vgg16", "small"]
 Padding = Literal["repeat", "zeros"]

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from soundloc.utils import atomic_path
+from soundloc.utils.files import atomic_path
 
 #: The waveform scaling both releases expect (audio in [-1, 1] times 256).
 SOUNDNET_INPUT_SCALE = 256.0

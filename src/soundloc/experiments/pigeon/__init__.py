@@ -4,6 +4,7 @@
 - :mod:`~soundloc.experiments.pigeon.run`    - :func:`run_pigeon` and its steps
 - :mod:`~soundloc.experiments.pigeon.targets` - the pre-registered targets T1-T5
 - :mod:`~soundloc.experiments.pigeon.report` - reading runs, tables over seeds and setups
+- :mod:`~soundloc.experiments.pigeon.sweep`  - what chapter 7 reads off the co-occurrence sweep
 """
 from soundloc.constants import SCALES, SCHEMES
 from soundloc.experiments.pigeon.config import PigeonConfig, cpu_model
@@ -36,6 +37,7 @@ from soundloc.experiments.pigeon.run import (
     train_scheme,
     visual_stream,
 )
+from soundloc.experiments.pigeon.sweep import per_class_lines, sweep_readings
 from soundloc.experiments.pigeon.targets import TARGETS, beats_baselines, pigeon_targets
 
 __all__ = [
@@ -46,11 +48,13 @@ __all__ = [
     "breakdown",
     "mean_run",
     "paired_difference",
+    "per_class_lines",
     "run_seeds",
     "summary_table",
     "sweep_contrast_table",
     "sweep_contrasts",
     "sweep_points",
+    "sweep_readings",
     "sweep_table",
     "target_summary",
     "uninformative_p",

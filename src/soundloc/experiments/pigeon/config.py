@@ -39,6 +39,10 @@ def _smoke_world() -> WorldConfig:
     return WorldConfig(clip_seconds=0.5)
 
 
+#: The training defaults (:class:`~soundloc.train.TrainConfig`) the experiment's fields start from.
+_TRAINING = TrainConfig()
+
+
 @dataclass
 class PigeonConfig(ConfigMixin):
     """Everything the pigeon experiment depends on.
@@ -56,7 +60,7 @@ class PigeonConfig(ConfigMixin):
         n_test: held-out scenes (the annotated ones among them are the test set).
         epochs: epochs of every scheme (the same budget for all three).
         batch_size, lr, weight_decay, optimizer, attention_reduction: as
-            :class:`~soundloc.train.TrainConfig`.
+            :class:`~soundloc.train.TrainConfig` (its defaults).
         annotator: how L_S's ground truth is drawn (``"random"``: one annotator per step, as
             the authors do; ``"consensus"``; or an annotator's index).
         n_figure_examples: test scenes shown in the attention figure.
@@ -85,12 +89,12 @@ class PigeonConfig(ConfigMixin):
     n_train: int = 3000
     n_labelled: int = 300
     n_test: int = 300
-    epochs: int = 8
-    batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    optimizer: Optimizer = "adam"
-    attention_reduction: AttentionReduction = "batch_mean"
+    epochs: int = _TRAINING.epochs
+    batch_size: int = _TRAINING.batch_size
+    lr: float = _TRAINING.lr
+    weight_decay: float = _TRAINING.weight_decay
+    optimizer: Optimizer = _TRAINING.optimizer
+    attention_reduction: AttentionReduction = _TRAINING.attention_reduction
     annotator: Literal["random", "consensus"] | int = "random"
     n_figure_examples: int = 6
     random_repeats: int = 10
@@ -225,13 +229,13 @@ _PRESETS: dict[str, dict[str, Any]] = {
         "fields": dict(n_train=240, n_labelled=48, n_test=48, epochs=2, batch_size=16,
                        n_figure_examples=3, random_repeats=3),
     },
-    # the CPU scale (2 cores): what the book's tables report
+    # the CPU scale (2 cores): what the book's tables report (PigeonConfig's defaults)
     "smoke": {
-        "world": WorldConfig(clip_seconds=0.5),
+        "world": _smoke_world(),
         "model": {},
         "pretraining": PretrainConfig(),
         "sound_pretraining": _sound_pretraining(),
-        "fields": dict(n_train=3000, n_labelled=300, n_test=300, epochs=8, batch_size=32),
+        "fields": {},
     },
     # GPU-sized: 128x128 images (16x16 grid), 8 classes, wider networks, more data and epochs
     "full": {

@@ -46,7 +46,9 @@ from soundloc.experiments.pigeon.run import Streams, build_world, run_schemes, s
 from soundloc.experiments.provenance import provenance
 from soundloc.pretrain import PretrainConfig
 from soundloc.stats import conclude
-from soundloc.utils import atomic_path, default_device, format_pair, json_safe, mean_std, read_json, write_json
+from soundloc.utils.device import default_device
+from soundloc.utils.files import atomic_path, json_safe, read_json, write_json
+from soundloc.utils.summary import format_pair, mean_std
 
 #: pretraining level -> training level, in the order the cells run
 PRETRAININGS = ("neutral", "biased")

@@ -14,7 +14,8 @@ import numpy as np
 
 from soundloc.constants import SCHEMES
 from soundloc.experiments.pigeon.targets import TARGETS, pigeon_targets
-from soundloc.utils import format_mean_std, format_pair, mean_std, read_json
+from soundloc.utils.files import read_json
+from soundloc.utils.summary import format_mean_std, format_pair, mean_std
 
 RESULTS_FILE = "results.json"
 #: Baselines printed beside the schemes (besides random maps, which has its own row).
@@ -263,7 +264,7 @@ def paired_difference(runs_a: list[dict[str, Any]], runs_b: list[dict[str, Any]]
     comparison removes the seed-to-seed spread the two setups share (same world, same split).
 
     Returns ``seeds``, ``a``, ``b`` and ``diff`` (lists in seed order), ``mean``/``std`` of the
-    differences (:func:`~soundloc.utils.mean_std`; ``std`` ``None`` for one seed) and
+    differences (:func:`~soundloc.utils.summary.mean_std`; ``std`` ``None`` for one seed) and
     ``n_lower`` (seeds where ``b`` is below ``a``)."""
     a = {r["seed"]: r["schemes"][scheme]["groups"][group][key] for r in runs_a}
     b = {r["seed"]: r["schemes"][scheme]["groups"][group][key] for r in runs_b}
@@ -318,7 +319,7 @@ def sweep_contrasts(points: dict[float, list[dict[str, Any]]], reference: float)
     - ``t1``, ``t3``: seeds meeting T1 (band above object, context-bound scenes) and T3 (bound
       band density ≥ free band density + 0.3), as ``(met, seeds)``, from each run's ``targets``;
     - ``u_band``: the unsupervised band density on context-bound scenes, ``(mean, std)``
-      (:func:`~soundloc.utils.mean_std`);
+      (:func:`~soundloc.utils.summary.mean_std`);
     - ``u_gap``: the same minus the free classes' band density, ``(mean, std)``;
     - ``vs_reference``: :func:`paired_difference` of ``u_band`` against the reference's runs
       (the same seeds; ``None`` at the reference itself);

@@ -48,7 +48,9 @@ from soundloc.metrics import EvaluationResult, attention_summary, evaluate, rand
 from soundloc.models import ModelConfig, SoundLocalizer, build_model
 from soundloc.pretrain import pretrained_sound_state, pretrained_visual_state
 from soundloc.train import History, Trainer, predict_attention, save_trained
-from soundloc.utils import atomic_path, default_device, json_safe, seed_everything, write_json
+from soundloc.utils.device import default_device
+from soundloc.utils.files import atomic_path, json_safe, write_json
+from soundloc.utils.seeding import seed_everything
 
 @dataclass
 class PigeonData:

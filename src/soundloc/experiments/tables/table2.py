@@ -1,6 +1,6 @@
 """Table 2 of Senocak et al. (CVPR 2018), "how many labels?", read back from its run folders.
 
-The paper's Table 2 trains the semi-supervised objective ``L = L_U + λ L_S`` (Sec. 3.2) with 10k
+The paper's Table 2 trains the semi-supervised objective ``L = L_U + λ L_S`` (Sec. 3.3) with 10k
 unlabelled pairs and 0.5k, 1k, 1.5k, 2k or 2.5k labelled ones, for both attention mechanisms,
 and finds that the cIoU@0.5 rises from 0.5k to 1k labels and then saturates. ``soundloc
 experiment table2`` (:func:`soundloc.experiments.tables.run_table`) runs the same rows at a
@@ -14,7 +14,8 @@ are still being run and committed one at a time:
   finished (a seed with a missing row is left out, never averaged in part);
 - :func:`answer_questions`: the three pre-registered questions of
   ``benchmarks/tables/PREREGISTRATION_table2.md``, computed exactly as written there (means and
-  sample standard deviations over the seeds, ``ddof = 1`` as in the engine's tables):
+  sample standard deviations over the seeds, ``ddof = 1`` as in
+  :func:`~soundloc.experiments.tables.run_table`):
 
   - Q1, more labels help: ``m(2.5k) − m(0.5k) > max(s(2.5k), s(0.5k))``;
   - Q2, it saturates: ``|m(2.5k) − m(1k)| ≤ max(s(2.5k), s(1k))``;
@@ -36,9 +37,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 
-from soundloc.experiments.engine import RESULTS_FILE
-from soundloc.experiments.tables import BASELINES, MECHANISM_LABEL, PAPER_RANDOM, TABLES
-from soundloc.utils import format_pair, mean_std, read_json
+from soundloc.experiments.run import RESULTS_FILE
+from soundloc.experiments.tables.config import BASELINES, MECHANISM_LABEL, PAPER_RANDOM, TABLES
+from soundloc.utils.files import read_json
+from soundloc.utils.summary import format_pair, mean_std
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -182,9 +184,9 @@ def load_table2(folder: str | os.PathLike[str]) -> Table2Report:
 
 def table_agreement(report: Table2Report) -> float | None:
     """The largest difference (in points) between the report's means and stds and those the
-    engine wrote in the table's ``results.json`` (:func:`soundloc.experiments.tables.run_table`),
+    run wrote in the table's ``results.json`` (:func:`soundloc.experiments.tables.run_table`),
     or ``None`` where that file is absent or averages other seeds: a check that the per-seed
-    reading and the engine's table agree."""
+    reading and the table agree."""
     path = report.folder / "results.json"
     if not path.is_file() or not report.seeds:
         return None

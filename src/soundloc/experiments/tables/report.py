@@ -1,30 +1,27 @@
-"""Reading and reporting the paper's tables (:mod:`soundloc.experiments.tables`) for the book.
+"""Reporting the paper's tables: Markdown and CSV beside the paper's numbers, provenance, which
+rows *localize*, and the chart.
 
-:func:`run_table` writes a table folder (``results.json``, ``table.md``, ``table.csv`` and one
-run folder per row and seed under ``runs/``). This module turns a chapter's or a script's plain
-parameters into a :class:`~soundloc.experiments.tables.TableConfig` exactly as ``soundloc
-experiment`` does (:func:`table_config`), reads a committed table folder with where, when and on
-what it was run (:func:`load_table`, :func:`table_provenance`), says which rows *localize*,
-i.e. beat every baseline on the same test scenes (:func:`localization_check`), and draws a
-table's rows beside the paper's numbers and the baselines (:func:`plot_table`).
-
-The run folders are git-ignored (``runs/``: checkpoints are large), so a fresh clone has no
-per-run ``results.json`` to read provenance from; :func:`write_provenance` summarises them into
-``provenance.json`` beside ``results.json``, a small file that is committed with the table.
+:func:`~soundloc.experiments.tables.run_table` writes a table folder (``results.json``,
+``table.md``, ``table.csv`` and one run folder per row and seed under ``runs/``). This module
+reads a committed table folder with where, when and on what it was run (:func:`load_table`,
+:func:`table_provenance`), says which rows beat every baseline on the same test scenes
+(:func:`localization_check`), and draws a table's rows beside the paper's numbers and the
+baselines (:func:`plot_table`). The run folders are git-ignored (``runs/``: checkpoints are
+large), so :func:`write_provenance` summarises them into a small committed ``provenance.json``.
 """
 from __future__ import annotations
 
-import dataclasses
+import csv
+import io
 import json
 import os
-from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from soundloc.experiments.engine import RESULTS_FILE, DataConfig
-from soundloc.experiments.tables import BASELINES, MECHANISM_LABEL, TABLES, TableConfig, TableScale
-from soundloc.config import parse_seeds
-from soundloc.utils import format_pair, read_json, write_json
+from soundloc.experiments.run import RESULTS_FILE
+from soundloc.experiments.tables.config import BASELINES, MECHANISM_LABEL, TABLES, Row, TableConfig
+from soundloc.utils.files import read_json, write_json
+from soundloc.utils.summary import format_pair
 from soundloc.viz import MAX_WIDTH, scheme_colour, styled
 
 if TYPE_CHECKING:
@@ -34,37 +31,90 @@ if TYPE_CHECKING:
 PROVENANCE_FILE = "provenance.json"
 
 
-def table_config(table: str = "table1", scale: str = "tiny", data: str | None = "synthetic",
-                 annotated: str | None = None, packed: bool = False, preset: str | None = None,
-                 seeds: int | str | Iterable[int] = 0, rows: str | Sequence[str] | None = None,
-                 device: str | None = None, epochs: int | None = None) -> TableConfig:
-    """The :class:`TableConfig` of ``soundloc experiment TABLE --scale SCALE --data DATA ...``.
+def _cell(mean: float, std: float | None) -> str:
+    return format_pair(mean, std, digits=1)
 
-    The same defaults as the command: ``data`` ``"synthetic"`` (or ``None``) is the built-in
-    world, anything else a prepared folder (``packed``: read through its packed cache), with
-    ``annotated`` the prepared annotated set (default: the data folder); ``preset`` ``None`` is
-    ``cpu`` on the synthetic world and ``paper`` on real data; ``rows`` comma-separated keys or a
-    sequence (``None``: every row). ``epochs`` replaces the scale's number of epochs (``None``:
-    keep it), so that a run can be shortened or lengthened without a new scale.
-    """
-    synthetic = data in (None, "synthetic")
-    if packed and synthetic:
-        raise ValueError("packed needs a prepared data folder, not the synthetic world")
-    if annotated is not None and synthetic:
-        raise ValueError("annotated is for a prepared data folder, not the synthetic world")
-    if synthetic:
-        data_config = DataConfig()
+
+def _data_label(config: TableConfig) -> str:
+    return "synthetic world" if config.synthetic else "Flickr-SoundNet"
+
+
+def _row_line(row: Row, mechanism: str, r: dict[str, Any] | None, config: TableConfig) -> str:
+    """One Markdown line: the paper's numbers and ours (``r``; ``None``: the row was not run)."""
+    pair = row.paper.get(mechanism)
+    paper = "not reported" if pair is None else f"{pair[0]:.1f} / {pair[1]:.1f}"
+    if config.table == "table3":
+        if r is None:
+            cells = ["not run"] * 4
+        else:
+            pa = r["per_annotator"]
+            cells = [f"{_cell(*i)} / {_cell(*a)}" for i, a in zip(pa["iou_at_0.5"], pa["auc"])]
+            cells.append(f"{_cell(*pa['mean_iou_at_0.5'])} / {_cell(*pa['mean_auc'])}")
+        return "| " + " | ".join([row.label, paper, *cells, "not run"]) + " |"
+    ours = "not run" if r is None else f"{_cell(*r['ciou_at_0.5'])} / {_cell(*r['auc'])}"
+    syn, real = (ours, "not run") if config.synthetic else ("not run", ours)
+    return f"| {row.label} | {MECHANISM_LABEL[mechanism]} | {paper} | {syn} | {real} |"
+
+
+def markdown_table(results: dict[str, Any]) -> str:
+    """The table in Markdown: the paper's numbers beside ours, the sizes, the baselines, and
+    whether the two can be compared. Its title is a bold line, not a heading, so that the table
+    sits under the section that shows it (a chapter, a report) without breaking its outline."""
+    config = TableConfig.from_dict(results["config"])
+    s = config.scale
+    ours_syn = f"Ours: synthetic world ({s.name})"
+    ours_real = f"Ours: Flickr-SoundNet ({s.name})"
+    title = {"table1": "Table 1", "table2": "Table 2", "table3": "Table 3 (IoU@0.5 / AUC per annotator)"}[config.table]
+    lines = [f"**{title} of Senocak et al. (CVPR 2018): cIoU@0.5 / AUC in %**", ""]
+    lines.append(f"Data: {_data_label(config)}; scale `{s.name}`: \"10k\" = {s.n_10k} and \"144k\" = {s.n_144k} "
+                 f"unlabelled pairs, \"2.5k\" = {s.n_2_5k} labelled pairs (Table 2's counts in proportion), "
+                 f"{s.val_size} validation pairs from the supervision pool, {s.epochs} epoch(s), softmax temperature "
+                 f"{s.temperature:g}; seeds {', '.join(map(str, config.seeds))} (mean ± std over seeds when several).")
+    if config.synthetic:
+        lines.append("")
+        lines.append("**Not comparable with the paper's numbers**: these are scores on the library's synthetic "
+                     "world, not on the Flickr-SoundNet test set; they show the experiment runs end to end and how "
+                     "the rows order, nothing more.")
+    lines.append("")
+    paper_note = "Paper (mean of annotators)" if config.table == "table3" else "Paper"
+    if config.table == "table3":
+        header = ["Method", paper_note, f"{ours_syn if config.synthetic else ours_real}: annotator 1", "annotator 2",
+                  "annotator 3", "mean", ours_real if config.synthetic else ours_syn]
     else:
-        data_config = DataConfig(source="packed" if packed else "folder", root=str(data),
-                                 annotated=None if annotated is None else str(annotated))
-    table_scale = TableScale.named(scale)  # type: ignore[arg-type]
-    if epochs is not None:
-        table_scale = dataclasses.replace(table_scale, epochs=epochs)
-    if isinstance(rows, str):
-        rows = [k.strip() for k in rows.split(",") if k.strip()]
-    return TableConfig(table=table, scale=table_scale, data=data_config,  # type: ignore[arg-type]
-                       preset=preset or ("cpu" if synthetic else "paper"),  # type: ignore[arg-type]
-                       seeds=parse_seeds(seeds), device=device, rows=None if rows is None else tuple(rows))
+        header = ["Method", "Attention", paper_note, ours_syn, ours_real]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    done = {(r["key"], r["mechanism"]): r for r in results["rows"]}
+    for row in TABLES[config.table]:
+        for mechanism in config.mechanisms():
+            lines.append(_row_line(row, mechanism, done.get((row.key, mechanism)), config))
+    if config.table != "table3":
+        for name, b in results["baselines"].items():
+            paper = "not reported" if b["paper"] is None else f"{b['paper'][0]:.1f} / {b['paper'][1]:.1f}"
+            ours = f"{_cell(*b['ciou_at_0.5'])} / {_cell(*b['auc'])}"
+            syn, real = (ours, "not run") if config.synthetic else ("not run", ours)
+            lines.append(f"| {name.capitalize()} | – | {paper} | {syn} | {real} |")
+    elif results["baselines"]:  # scored against the consensus, not per annotator: beside the table
+        scores = "; ".join(f"{name} {_cell(*b['ciou_at_0.5'])} / {_cell(*b['auc'])}" for name, b in results["baselines"].items())
+        lines += ["", f"Baselines on the same test scenes, scored against the annotators' consensus (cIoU@0.5 / AUC): "
+                      f"{scores}."]
+    lines.append("")
+    return "\n".join(lines)
+
+
+def csv_table(results: dict[str, Any]) -> str:
+    """One CSV line per row and mechanism (and per baseline), numbers in %."""
+    config = TableConfig.from_dict(results["config"])
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["table", "method", "mechanism", "data", "scale", "train_pairs", "labelled", "seeds", "paper_ciou",
+                "paper_auc", "ciou_mean", "ciou_std", "auc_mean", "auc_std"])
+    for r in [*results["rows"], *({"label": k, "mechanism": "", "sizes": {}, **v} for k, v in results["baselines"].items())]:
+        paper = r["paper"] or ("", "")
+        w.writerow([config.table, r["label"], r["mechanism"], _data_label(config), config.scale.name,
+                    r["sizes"].get("train", ""), r["sizes"].get("labelled", ""), len(config.seeds), *paper,
+                    r["ciou_at_0.5"][0], "" if r["ciou_at_0.5"][1] is None else r["ciou_at_0.5"][1],
+                    r["auc"][0], "" if r["auc"][1] is None else r["auc"][1]])
+    return buf.getvalue()
 
 
 def load_table(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
@@ -267,6 +317,6 @@ def plot_table(results: dict[str, Any], title: str | None = None) -> "Figure":
     return fig
 
 
-__all__ = ["PROVENANCE_FILE", "find_table_results", "format_provenance", "load_table", "localization_check",
-           "localization_markdown", "parse_seeds", "plot_table", "table_config", "table_provenance",
+__all__ = ["PROVENANCE_FILE", "csv_table", "find_table_results", "format_provenance", "load_table",
+           "localization_check", "localization_markdown", "markdown_table", "plot_table", "table_provenance",
            "write_provenance"]
