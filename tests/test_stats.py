@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from soundloc.stats import conclude, incomplete_beta, paired_t_test, sign_test, t_sf, tost
+from soundloc.stats import conclude, incomplete_beta, mean_ci, paired_t_test, sign_test, t_ppf, t_sf, tost
 
 
 def test_t_distribution_matches_printed_critical_values() -> None:
@@ -66,3 +66,14 @@ def test_tost_and_conclusions() -> None:
     assert conclude([0.3, -0.5, 0.9, -0.2], 0.2)["conclusion"] == "inconclusive"
     with pytest.raises(ValueError, match="delta"):
         tost(d, 0.0)
+
+
+def test_t_quantile_and_confidence_interval_by_hand() -> None:
+    # printed table: t_{0.975, 11} = 2.201, t_{0.975, 4} = 2.776; df 1: t_{0.75} = 1 (Cauchy)
+    assert t_ppf(0.975, 11) == pytest.approx(2.201, abs=1e-3)
+    assert t_ppf(0.975, 4) == pytest.approx(2.776, abs=1e-3)
+    assert t_ppf(0.75, 1) == pytest.approx(1.0, abs=1e-6) and t_ppf(0.5, 9) == pytest.approx(0.0, abs=1e-6)
+    # [1, 2, 3]: mean 2, sd 1, n 3; df 2 has t_q = (2q - 1) sqrt(2 / (1 - (2q - 1)^2)): 4.303 at 0.975
+    m, lo, hi = mean_ci([1.0, 2.0, 3.0])
+    t = 0.95 * math.sqrt(2 / (1 - 0.95 ** 2))
+    assert m == 2.0 and hi - m == pytest.approx(t / math.sqrt(3), abs=1e-6) and m - lo == pytest.approx(t / math.sqrt(3), abs=1e-6)

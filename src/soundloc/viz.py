@@ -734,7 +734,44 @@ def plot_sweep(points: Mapping[float, Sequence[Mapping[str, Any]]], group: str =
     return fig
 
 
+@styled
+def plot_effects(summary: Mapping[str, Any], group: str = "context_bound") -> "Figure":
+    """The factorial's per-seed effects (:func:`soundloc.experiments.pigeon.factorial.summarize_factorial`)
+    on ``group``'s scenes: one panel per measure (band density, object density), one column per
+    effect (co-occurrence, pretraining, interaction); dots: single seeds; bar: the mean with its
+    95 % confidence interval (:func:`soundloc.stats.mean_ci`); the grey band: the equivalence
+    region (±δ, the smallest effect of interest); under each column its test's conclusion."""
+    import matplotlib.pyplot as plt
+
+    from soundloc.stats import mean_ci
+
+    tests = summary["tests"][group]
+    effects = list(tests)
+    measures = list(next(iter(tests.values())))
+    delta = float(summary["delta"])
+    fig, axes = plt.subplots(1, len(measures), figsize=(MAX_WIDTH, 3.9), sharey=True, layout="constrained")
+    rng = np.random.default_rng(0)  # the dots' horizontal jitter only
+    for ax, measure in zip(np.atleast_1d(axes), measures):
+        ax.axhspan(-delta, delta, color="0.88", zorder=0, label=f"±{delta:g}: smaller than matters")
+        ax.axhline(0.0, color="k", lw=1)
+        for x, effect in enumerate(effects):
+            c = tests[effect][measure]
+            d = np.asarray(c["diffs"], dtype=float)
+            ax.plot(x + rng.uniform(-0.12, 0.12, d.size), d, ".", color="tab:blue", alpha=0.6, ms=6,
+                    label="one seed" if x == 0 else None)
+            m, lo, hi = mean_ci(d)
+            ax.errorbar([x + 0.25], [m], yerr=[[m - lo], [hi - m]], fmt="o", color="black", capsize=4,
+                        label="mean, 95% interval" if x == 0 else None)
+        ax.set_xticks(range(len(effects)), [f"{e.replace('cooccurrence', 'co-occurrence')}\n({tests[e][measure]['conclusion']})" for e in effects])
+        ax.set_title(f"{measure.replace('_', ' ')}, {group.replace('_', '-')} classes\n"
+                     f"({len(d)} seeds; the unsupervised model)")
+    np.atleast_1d(axes)[0].set_ylabel("effect (difference of densities)")
+    fig.legend(*np.atleast_1d(axes)[0].get_legend_handles_labels(), loc="outside lower center", ncol=3, frameon=False)
+    return fig
+
+
 __all__ = [
+    "plot_effects",
     "COLUMN_PX",
     "FIGURE_DPI",
     "MAX_WIDTH",

@@ -44,7 +44,6 @@ from soundloc.constants import SCHEMES
 from soundloc.experiments.pigeon.config import PigeonConfig
 from soundloc.experiments.pigeon.run import Streams, build_world, run_schemes, sound_stream, visual_stream
 from soundloc.experiments.provenance import provenance
-from soundloc.pretrain import PretrainConfig
 from soundloc.stats import conclude
 from soundloc.utils.device import default_device
 from soundloc.utils.files import atomic_path, json_safe, read_json, write_json
