@@ -54,6 +54,13 @@ PRETRAININGS = ("neutral", "biased")
 TRAININGS = ("chance", "cooccur")
 CELLS = tuple(f"{pre}_{train}" for pre in PRETRAININGS for train in TRAININGS)
 EFFECTS = ("cooccurrence", "pretraining", "interaction")
+#: each cell in words
+CELL_NAMES = {
+    "neutral_chance": "neutral pretraining, training at chance",
+    "neutral_cooccur": "neutral pretraining, co-occurring training",
+    "biased_chance": "biased pretraining, training at chance",
+    "biased_cooccur": "biased pretraining, co-occurring training",
+}
 #: the per-seed measures each effect is computed on (band = the context region, ``context_density``)
 MEASURES = {"band_density": "context_density", "object_density": "object_density"}
 RESULTS_FILE = "results.json"
@@ -318,6 +325,47 @@ def write_summary(folder: str | os.PathLike[str], runs: list[dict[str, Any]], co
     return summary
 
 
-__all__ = ["BASELINES", "CELLS", "EFFECTS", "LOCALIZES", "MEASURES", "localization_check", "localization_table", "PRETRAININGS", "TRAININGS", "cell_table", "effect_table", "effects",
+def effect_sentence(test: dict[str, Any], what: str) -> str:
+    """One effect's result in words: mean ± sd over seeds, the paired t test, the sign test,
+    TOST and the conclusion (:func:`soundloc.stats.conclude`'s record)."""
+    t, sign, e = test["t_test"], test["sign_test"], test["tost"]
+    return (f"{what}: {format_pair(t['mean'], t['sd'], 2, signed=True)} over {t['n']} seeds "
+            f"(paired t({t['df']}) = {t['t']:.2f}, p = {t['p']:.3f}; {sign['n_positive']} of {sign['n']} seeds "
+            f"positive, sign test p = {sign['p']:.3f}; TOST within ±{e['delta']:g}: p = {e['p']:.3f}): "
+            f"**{test['conclusion']}**")
+
+
+def verdict_markdown(summary: dict[str, Any], runs: list[dict[str, Any]]) -> str:
+    """What the factorial shows, as Markdown bullets computed from ``summary``
+    (:func:`summarize_factorial`) and ``runs``: whether the unsupervised model localizes the
+    free classes in each cell, the primary and secondary effects, and the fix."""
+    lines = []
+    for cell in CELLS:
+        loc = summary["localization"][cell]["free"]
+        m = loc["mean_margin"]
+        lines.append(f"- **{CELL_NAMES[cell]}**: the unsupervised model beats every baseline on the free "
+                     f"classes by the pre-registered margins on {loc['n_localizes']} of {loc['n_seeds']} seeds; "
+                     f"mean margin over the best baseline {m['ciou_at_0.5']:+.2f} cIoU@0.5 and {m['auc']:+.2f} AUC "
+                     f"({'it localizes' if loc['localizes_on_the_mean'] else 'short of localizing'} on the mean).")
+    b = summary["tests"]["context_bound"]
+    f = summary["tests"]["free"]
+    lines += ["", "- " + effect_sentence(b["cooccurrence"]["band_density"], "Co-occurrence effect on the bound "
+                                         "classes' band density (the primary question)"),
+              "- " + effect_sentence(b["pretraining"]["band_density"], "Pretraining effect on the same"),
+              "- " + effect_sentence(b["interaction"]["band_density"], "Their interaction"),
+              "- " + effect_sentence(b["cooccurrence"]["object_density"], "Co-occurrence effect on the bound "
+                                     "classes' object density"),
+              "- " + effect_sentence(f["cooccurrence"]["band_density"], "Co-occurrence effect on the *free* classes' "
+                                     "band density (a check: nothing binds them)"), ""]
+    for cell in ("biased_cooccur", "neutral_chance"):
+        fix = summary["fix"][cell]
+        lines.append("- " + effect_sentence(fix["semi_minus_supervised"]["ciou_at_0.5"],
+                                            f"Semi-supervised minus supervised-only, bound classes' cIoU@0.5 ({CELL_NAMES[cell]})"))
+        lines.append("- " + effect_sentence(fix["semi_minus_unsupervised"]["ciou_at_0.5"],
+                                            f"Semi-supervised minus unsupervised, the same ({CELL_NAMES[cell]})"))
+    return "\n".join(lines)
+
+
+__all__ = ["BASELINES", "CELL_NAMES", "CELLS", "EFFECTS", "LOCALIZES", "MEASURES", "localization_check", "localization_table", "PRETRAININGS", "TRAININGS", "cell_table", "effect_sentence", "effect_table", "effects", "verdict_markdown",
            "factorial_worlds", "fix_contrasts", "load_factorial", "run_factorial", "summarize_factorial",
            "write_summary"]
