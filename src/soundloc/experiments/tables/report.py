@@ -154,6 +154,30 @@ def _summary(provs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def table_world(folder: str | os.PathLike[str]) -> Any:
+    """The synthetic world a table folder's runs were trained and scored on (a
+    :class:`~soundloc.data.synthetic.WorldConfig`, read from the first run's ``config.json``:
+    a world saved before a field existed loads as it was), or ``None`` for runs on real data or
+    a folder without runs."""
+    from soundloc.data.synthetic import WorldConfig
+
+    for path in sorted(Path(folder).glob("runs/*/config.json")):
+        data = read_json(path).get("data", {})
+        return WorldConfig.from_dict(data["world"]) if data.get("source") == "synthetic" else None
+    return None
+
+
+def describe_world(world: Any) -> str:
+    """A world's scenes in a few words: the objects it shows and its classes."""
+    if world is None:
+        return "no synthetic world"
+    objects = (f"the sounding object and {world.n_ground_objects} silent object(s) as large beside it"
+               if world.n_ground_objects else "one large sounding object")
+    if world.n_distractors:
+        objects += f", {world.n_distractors} small silent object(s) in the sky"
+    return f"{objects}; {world.num_classes} classes"
+
+
 def table_provenance(folder: str | os.PathLike[str]) -> dict[str, Any]:
     """Where, when and on what a table folder's runs were made.
 
