@@ -19,11 +19,11 @@ A run file (``runs/<lever>/seed<N>.json``) holds ``schemes.unsupervised`` with
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
+from soundloc.utils.files import read_json
 from soundloc.utils.summary import format_pair, mean_std
 
 
@@ -31,7 +31,7 @@ def load_exploration(folder: str | os.PathLike[str]) -> dict[str, list[dict[str,
     """``{lever: [runs in seed order]}`` of ``folder/<lever>/seed<N>.json``."""
     out: dict[str, list[dict[str, Any]]] = {}
     for path in sorted(Path(folder).glob("*/seed*.json"), key=lambda p: (p.parent.name, int(p.stem[4:]))):
-        out.setdefault(path.parent.name, []).append(json.loads(path.read_text(encoding="utf-8")))
+        out.setdefault(path.parent.name, []).append(read_json(path, "exploration run"))
     return out
 
 
