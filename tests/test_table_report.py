@@ -165,3 +165,33 @@ def test_the_committed_tables_are_found_and_none_ran_on_a_gpu() -> None:
     table = json.loads((ROOT / "benchmarks" / "tables" / "table1_smoke" / "results.json").read_text())
     expected = sum(len(row["seeds"]) for row in table["rows"])  # one run per row, mechanism and seed
     assert prov["source"] in ("runs", "provenance.json") and prov["devices"] == ["cpu"] and prov["runs"] == expected
+
+
+def _run_config(folder: Path, name: str, model: dict, world: dict | None) -> None:
+    run = folder / "runs" / name
+    run.mkdir(parents=True)
+    data = {"source": "synthetic", "world": world} if world is not None else {"source": "flickr"}
+    (run / "config.json").write_text(json.dumps({"model": model, "data": data}))
+
+
+def test_a_table_folder_names_its_world_and_how_its_streams_learn(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from soundloc.data.synthetic import WorldConfig
+
+    scratch = {"pretrained": False, "freeze_visual": False, "sound_weights_path": None, "freeze_sound": False}
+    world = WorldConfig(n_ground_objects=1, n_distractors=2, num_classes=6)
+    _run_config(tmp_path / "a", "unsup_10k_cosine_seed0", scratch, json_safe(world.to_dict()))
+    assert tr.table_world(tmp_path / "a") == world
+    assert tr.describe_world(world) == ("the sounding object and 1 silent object(s) as large beside it, "
+                                        "2 small silent object(s) in the sky; 6 classes")
+    assert tr.describe_world(WorldConfig(n_ground_objects=0, n_distractors=0)) == "one large sounding object; 4 classes"
+    assert tr.describe_streams(tmp_path / "a") == "both streams from scratch, trained by the row's loss"
+    # the authors' setup: both pretrained streams frozen
+    paper = {"pretrained": True, "freeze_visual": True, "sound_weights_path": "soundnet.pt", "freeze_sound": True}
+    _run_config(tmp_path / "b", "sup_2.5k_cosine_seed0", paper, None)
+    assert tr.table_world(tmp_path / "b") is None and tr.describe_world(None) == "no synthetic world"
+    assert tr.describe_streams(tmp_path / "b") == "both streams pretrained, frozen"
+    mixed = {**scratch, "pretrained": True, "freeze_visual": True}
+    _run_config(tmp_path / "c", "sup_2.5k_cosine_seed0", mixed, None)
+    assert tr.describe_streams(tmp_path / "c") == ("the visual stream pretrained, frozen; "
+                                                   "the sound stream from scratch, trained")
+    assert tr.describe_streams(tmp_path / "empty") == "no runs" and tr.table_world(tmp_path / "empty") is None

@@ -10,10 +10,10 @@ from soundloc.experiments.tables.config import (BASELINES, MECHANISM_LABEL, PAPE
                                                 TableScale, table_config)
 from soundloc.experiments.tables.report import (csv_table, find_table_results, format_provenance, load_table,
                                                 localization_check, localization_markdown, markdown_table, plot_table,
-                                                describe_world, table_provenance, table_world, write_provenance)
+                                                describe_streams, describe_world, table_provenance, table_world, write_provenance)
 from soundloc.experiments.tables.run import check_table, check_table_folder, run_table
 
 __all__ = ["BASELINES", "MECHANISM_LABEL", "PAPER_RANDOM", "TABLES", "Row", "TableConfig", "TableScale", "check_table",
            "check_table_folder", "csv_table", "find_table_results", "format_provenance", "load_table",
            "localization_check", "localization_markdown", "markdown_table", "plot_table", "run_table", "table_config",
-           "describe_world", "table_provenance", "table_world", "write_provenance"]
+           "describe_streams", "describe_world", "table_provenance", "table_world", "write_provenance"]

@@ -167,6 +167,24 @@ def table_world(folder: str | os.PathLike[str]) -> Any:
     return None
 
 
+def describe_streams(folder: str | os.PathLike[str]) -> str:
+    """How a table folder's runs treat the two streams, in a few words, read from the first
+    run's ``config.json`` (its :class:`~soundloc.models.ModelConfig`): whether each stream starts
+    from pretrained weights and whether the row's loss trains it or it stays frozen. The authors'
+    code keeps both pretrained streams frozen (VGG16 frozen, SoundNet features precomputed), so
+    a table whose streams learn from scratch is not their learner; the chapter says which."""
+    for path in sorted(Path(folder).glob("runs/*/config.json")):
+        model = read_json(path).get("model", {})
+        visual = ("pretrained" if model.get("pretrained") else "from scratch",
+                  "frozen" if model.get("freeze_visual") else "trained")
+        sound = ("pretrained" if model.get("sound_weights_path") else "from scratch",
+                 "frozen" if model.get("freeze_sound") else "trained")
+        if visual == sound:
+            return f"both streams {visual[0]}, {visual[1]}" + (" by the row's loss" if visual[1] == "trained" else "")
+        return f"the visual stream {visual[0]}, {visual[1]}; the sound stream {sound[0]}, {sound[1]}"
+    return "no runs"
+
+
 def describe_world(world: Any) -> str:
     """A world's scenes in a few words: the objects it shows and its classes."""
     if world is None:
