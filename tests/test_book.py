@@ -111,3 +111,33 @@ def test_adjacent_printed_blocks_of_a_cell_are_joined_and_nothing_else() -> None
     texts = [(c.astext(), c["classes"][-1]) for c in cell.children if isinstance(c, nodes.literal_block)]
     assert texts == [("a 1\na 2\n", "stream"), ("b\n", "stream"), ("e\n", "stderr"), ("c\n", "stream")]
     assert cell.children[0].rawsource == "a 1\na 2\n" and other.children[0].astext() == "d\n"
+
+
+def test_the_front_pages_key_figure_says_what_its_committed_run_measured() -> None:
+    """The caption of the key figure (book/index.md) makes claims about a committed run and about
+    the factorial's summary; they are checked here against those files, so a new run that changes
+    them fails until the caption is changed too."""
+    import json
+    from pathlib import Path
+
+    from soundloc.experiments.benchmark import same_experiment
+    from soundloc.experiments.pigeon import PigeonConfig
+
+    root = Path(__file__).resolve().parents[1]
+    page = (root / "book" / "index.md").read_text(encoding="utf-8")
+    run = root / "benchmarks" / "pigeon" / "showcase" / "seed0"
+    assert "```{figure} ../benchmarks/pigeon/showcase/seed0/attention.png" in page
+    assert (run / "attention.png").stat().st_size > 10_000
+    results = json.loads((run / "results.json").read_text())
+    # the run is the pigeon experiment's CPU scale on the present default world, seed 0
+    assert results["seed"] == 0 and same_experiment(results["config"], PigeonConfig.at_scale("smoke"))
+    bound = {s: results["schemes"][s]["groups"]["context_bound"] for s in ("unsupervised", "supervised", "semi_supervised")}
+    # "over all the test scenes ... still lies denser on the bound classes' objects than on their band"
+    assert bound["unsupervised"]["object_density"] > bound["unsupervised"]["context_density"]
+    # "a few labelled boxes move it onto the object"
+    for scheme in ("supervised", "semi_supervised"):
+        assert bound[scheme]["object_density"] > bound[scheme]["context_density"]
+        assert bound[scheme]["context_density"] < bound["unsupervised"]["context_density"]
+    # "neither ... on its own; the two together do"
+    summary = json.loads((root / "benchmarks" / "pigeon" / "factorial" / "summary.json").read_text())
+    assert summary["conclusion"] == {"cooccurrence": "null", "pretraining": "null", "interaction": "positive"}

@@ -410,8 +410,10 @@ _NOT_RESULTS = ("device", "threads", "workers", "pretrain_cache")
 
 
 def same_experiment(a: Any, b: Any) -> bool:
-    """Whether two pigeon configs (objects or dicts) make the same numbers: equal up to device,
-    threads, workers and the pretraining cache's folder."""
+    """Whether two pigeon configs (objects or dicts) describe the same experiment: equal up to
+    device, threads, workers and the pretraining cache's folder. The same numbers are promised
+    only on the same device with the same threads: another thread count sums floats in another
+    order, and a long unsupervised training can carry that far (``benchmarks/pigeon/RUN_LOG.md``)."""
     from soundloc.experiments.pigeon import PigeonConfig
 
     da = (a if isinstance(a, PigeonConfig) else PigeonConfig.from_dict(a)).to_dict()
