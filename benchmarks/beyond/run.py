@@ -6,9 +6,9 @@ baselines. One command remakes them:
 
 The world and the models are those of the pigeon experiment's CPU preset
 (``PigeonConfig.at_scale("smoke")``, whose world is the library's default world with 0.5 s
-clips), seed 0. Its three models are read from ``benchmarks/pigeon/smoke/seed0`` when that run
+clips), seed 0. Its three models are read from ``benchmarks/pigeon/showcase/seed0`` when that run
 is the same experiment as the preset now describes; when the library's defaults have changed
-since, they are trained again first (into ``--train-out``; about 50 minutes on 2 CPU cores).
+since, they are trained again first (into ``--train-out``; about 10 minutes on 2 CPU cores).
 The test pairs are the run's held-out scenes. Writes ``results.json`` (with provenance: command,
 config, date, device, library version, git commit) and ``results.md`` into ``--out``.
 """
@@ -42,7 +42,7 @@ HERE = Path(__file__).resolve().parent
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", type=Path, default=ROOT / "benchmarks" / "pigeon" / "smoke" / "seed0",
+    p.add_argument("--models", type=Path, default=ROOT / "benchmarks" / "pigeon" / "showcase" / "seed0",
                    help="a pigeon run folder whose models to reuse when it is the same experiment")
     p.add_argument("--train-out", type=Path, default=ROOT / "runs" / "beyond-models",
                    help="where to train the models when they cannot be reused")
