@@ -161,9 +161,16 @@ def table_world(folder: str | os.PathLike[str]) -> Any:
     a folder without runs."""
     from soundloc.data.synthetic import WorldConfig
 
+    config = _first_run_config(folder)
+    data = config.get("data", {}) if config else {}
+    return WorldConfig.from_dict(data["world"]) if data.get("source") == "synthetic" else None
+
+
+def _first_run_config(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The ``config.json`` of a table folder's first run (runs of one table share their world
+    and model), or ``None`` for a folder without runs."""
     for path in sorted(Path(folder).glob("runs/*/config.json")):
-        data = read_json(path).get("data", {})
-        return WorldConfig.from_dict(data["world"]) if data.get("source") == "synthetic" else None
+        return read_json(path)
     return None
 
 
@@ -173,16 +180,17 @@ def describe_streams(folder: str | os.PathLike[str]) -> str:
     from pretrained weights and whether the row's loss trains it or it stays frozen. The authors'
     code keeps both pretrained streams frozen (VGG16 frozen, SoundNet features precomputed), so
     a table whose streams learn from scratch is not their learner; the chapter says which."""
-    for path in sorted(Path(folder).glob("runs/*/config.json")):
-        model = read_json(path).get("model", {})
-        visual = ("pretrained" if model.get("pretrained") else "from scratch",
-                  "frozen" if model.get("freeze_visual") else "trained")
-        sound = ("pretrained" if model.get("sound_weights_path") else "from scratch",
-                 "frozen" if model.get("freeze_sound") else "trained")
-        if visual == sound:
-            return f"both streams {visual[0]}, {visual[1]}" + (" by the row's loss" if visual[1] == "trained" else "")
-        return f"the visual stream {visual[0]}, {visual[1]}; the sound stream {sound[0]}, {sound[1]}"
-    return "no runs"
+    config = _first_run_config(folder)
+    if config is None:
+        return "no runs"
+    model = config.get("model", {})
+    visual = ("pretrained" if model.get("pretrained") else "from scratch",
+              "frozen" if model.get("freeze_visual") else "trained")
+    sound = ("pretrained" if model.get("sound_weights_path") else "from scratch",
+             "frozen" if model.get("freeze_sound") else "trained")
+    if visual == sound:
+        return f"both streams {visual[0]}, {visual[1]}" + (" by the row's loss" if visual[1] == "trained" else "")
+    return f"the visual stream {visual[0]}, {visual[1]}; the sound stream {sound[0]}, {sound[1]}"
 
 
 def describe_world(world: Any) -> str:
