@@ -81,6 +81,20 @@ def test_a_row_localizes_only_above_every_baseline_on_both_metrics() -> None:
     assert not any(c["localizes"] for c in tr.localization_check(results))
 
 
+def test_a_table_against_the_centre_prior_and_more_unlabelled_pairs() -> None:
+    results = _results(
+        [("unsup_10k", "unsupervised", 30.0, 40.0), ("unsup_144k", "unsupervised", 20.0, 35.0),
+         ("sup_2.5k", "supervised", 50.0, 45.0), ("semi_2.5k_10k", "semi_supervised", 63.0, 50.0)],
+        {"random": (1.0, 30.0), "whole image": (15.0, 40.0), "centre prior": (63.0, 54.0)})
+    read = tr.against_centre_prior(results)
+    assert read["best"]["label"] == "semi_2.5k_10k" and read["centre"] == (63.0, 54.0)
+    assert (read["boxed"], read["boxed_below"]) == (2, 2)  # 63.0 ties the centre prior: at or below
+    assert read["more_pairs"] == {"cosine": -10.0}  # 20.0 - 30.0; no relu rows were run
+    results["rows"][3]["ciou_at_0.5"][0] = 63.5
+    assert tr.against_centre_prior(results)["boxed_below"] == 1
+    assert tr.MECHANISM_SHORT == {"cosine": "mechanism 1", "relu": "mechanism 2"}
+
+
 def test_plot_table_draws_every_row(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import matplotlib.pyplot as plt
 

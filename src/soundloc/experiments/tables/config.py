@@ -30,6 +30,7 @@ from soundloc.train import TrainConfig
 TableName = Literal["table1", "table2", "table3"]
 Mechanism = Literal["cosine", "relu"]
 MECHANISM_LABEL = {"cosine": "softmax (mechanism 1)", "relu": "ReLU + softmax (mechanism 2)"}
+MECHANISM_SHORT = {"cosine": "mechanism 1", "relu": "mechanism 2"}
 BASELINES = ("random", "whole image", "centre prior")
 #: The paper's random baseline in Table 1 (its text prints the cIoU as "0.12 ± 0.2": 12.0 %).
 PAPER_RANDOM = (12.0, 32.3)
@@ -233,5 +234,5 @@ def table_config(table: str = "table1", scale: str = "tiny", data: str | None = 
                        seeds=parse_seeds(seeds), device=device, rows=None if rows is None else tuple(rows))
 
 
-__all__ = ["BASELINES", "MECHANISM_LABEL", "PAPER_RANDOM", "TABLES", "Mechanism", "Row", "TableConfig", "TableName",
+__all__ = ["BASELINES", "MECHANISM_LABEL", "MECHANISM_SHORT", "PAPER_RANDOM", "TABLES", "Mechanism", "Row", "TableConfig", "TableName",
            "TableScale", "table_config"]
